@@ -1,0 +1,1 @@
+"""The ``llmperf`` console script: one module per subcommand."""

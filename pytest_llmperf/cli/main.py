@@ -1,0 +1,56 @@
+"""``llmperf``: the console script.
+
+Each subcommand lives in its own module of this package with two functions:
+``configure(parser)`` adds its arguments and ``run(args) -> int`` does the work
+(heavy imports inside ``run``).  User errors (``LlmperfError``) are printed as
+one line, without a traceback, and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from ..errors import LlmperfError
+
+#: subcommand -> (module in this package, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "evaluate-accuracy": ("evaluate_accuracy", "score an mlperf_log_accuracy.json with ROUGE, as MLPerf's llama2-70b script does"),
+    "test06": ("test06", "run MLPerf TEST06 checks on a folder holding mlperf_log_accuracy.json"),
+    "report": ("report", "write HTML/Markdown/JSON reports from results, compared to a baseline and history"),
+    "baselines": ("baselines", "show baselines, or update them from a passed run's results"),
+    "prepare-openorca": ("prepare_openorca", "apply MLPerf's processorca filters to an OpenOrca parquet"),
+    "prepare-model": ("prepare_model", "materialize the embedded model as a local checkpoint; prints its folder last"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .. import __version__
+
+    parser = argparse.ArgumentParser(prog="llmperf", description="pytest-llmperf command-line tools")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, (module_name, help_text) in COMMANDS.items():
+        module = importlib.import_module(f"{__package__}.{module_name}")
+        command = sub.add_parser(name, help=help_text, description=help_text)
+        module.configure(command)
+        command.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args._run(args) or 0)
+    except LlmperfError as exc:
+        print(f"llmperf {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"llmperf {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

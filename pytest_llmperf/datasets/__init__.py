@@ -1,0 +1,1 @@
+"""Datasets: MLPerf's processed OpenOrca, MMLU in both layouts, embedded samples."""

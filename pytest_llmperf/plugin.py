@@ -1,0 +1,166 @@
+"""pytest wiring: options, markers, fixtures and hooks. Logic lives elsewhere."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import pytest
+
+from . import hardware, options
+from .checks import TIMING, Checker
+from .errors import DeviceUnavailable, EngineError, EngineUnavailable, LlmperfError, UsageError
+from .session import EngineTarget, LlmperfSession, engine_targets, unavailable_reason
+
+SETTINGS_KEY = pytest.StashKey["options.Settings"]()
+SESSION_KEY = pytest.StashKey[LlmperfSession]()
+
+MARKERS = {
+    "cpu": "runs an engine on the CPU",
+    "cuda": "runs an engine on an NVIDIA GPU (torch CUDA build)",
+    "rocm": "runs an engine on an AMD GPU (torch ROCm build)",
+    "ascend": "runs an engine on a Huawei Ascend NPU (torch_npu)",
+}
+#: The fixture whose presence makes a test an engine test (parametrized per engine x device).
+ENGINE_FIXTURE = "llmperf_engine"
+
+
+def pytest_addoption(parser):
+    options.add_options(parser)
+
+
+def pytest_configure(config):
+    for name, text in MARKERS.items():
+        config.addinivalue_line("markers", f"{name}: {text}")
+    try:
+        settings = options.read_settings(config)
+        from .profiles import load_profile
+
+        profile = load_profile(settings.profile)
+    except LlmperfError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    config.stash[SETTINGS_KEY] = settings
+    config.stash[SESSION_KEY] = LlmperfSession(settings, profile)
+    workerinput = getattr(config, "workerinput", None)
+    if workerinput is not None:
+        _pin_worker(settings, workerinput)
+    elif not config.option.collectonly:
+        config.pluginmanager.register(ControllerHooks(settings, profile.name), "llmperf-controller")
+
+
+def _pin_worker(settings, workerinput) -> None:
+    """Worker gwN sees accelerator N only; set before any engine touches the device."""
+    if os.environ.get("LLMPERF_PIN_DEVICES", "1") == "0" or settings.device == "cpu":
+        return
+    index = int(str(workerinput.get("workerid", "gw0")).lstrip("gw") or 0)
+    devices = (settings.device,) if settings.device != "auto" else ("cuda", "rocm", "ascend")
+    for device in devices:
+        hardware.pin_worker(device, index)
+
+
+def pytest_generate_tests(metafunc):
+    if ENGINE_FIXTURE not in metafunc.fixturenames:
+        return
+    settings = metafunc.config.stash[SETTINGS_KEY]
+    params = [pytest.param(t, id=t.id, marks=getattr(pytest.mark, t.device)) for t in engine_targets(settings)]
+    metafunc.parametrize("llmperf_target", params, scope="session")
+
+
+def pytest_unconfigure(config):
+    session = config.stash.get(SESSION_KEY, None)
+    if session is not None:
+        session.close()
+
+
+# -- fixtures -------------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def llmperf_session(request) -> LlmperfSession:
+    """Session state: settings, profile, model, engine cache, shared work."""
+    return request.config.stash[SESSION_KEY]
+
+
+@pytest.fixture(scope="session")
+def llmperf_profile(llmperf_session):
+    """The active profile (``--llmperf-profile``)."""
+    return llmperf_session.profile
+
+
+@pytest.fixture(scope="session")
+def llmperf_target(request) -> EngineTarget:
+    """Overridden by parametrization; here only so the name resolves."""
+    return request.param
+
+
+@pytest.fixture
+def llmperf_engine(llmperf_session, llmperf_target, request):
+    """The loaded engine for this item's (engine, device); skips where it cannot run."""
+    reason = unavailable_reason(llmperf_session.settings, llmperf_target)
+    if reason:
+        pytest.skip(reason)
+    try:
+        engine = llmperf_session.engine(llmperf_target)
+    except (EngineUnavailable, DeviceUnavailable) as exc:
+        pytest.skip(str(exc))
+    except (UsageError, EngineError) as exc:
+        pytest.fail(str(exc), pytrace=False)
+    return engine
+
+
+@pytest.fixture
+def llmperf_check(request, llmperf_session) -> Checker:
+    """Record metrics, judge them against limits and baselines; call ``verify()`` last."""
+    return Checker(request.node.nodeid, request.node.user_properties, llmperf_session.baselines,
+                   llmperf_session.settings.update_baselines)
+
+
+@pytest.fixture(autouse=True)
+def _llmperf_timings(request):
+    """Move the time this test spent loading, generating and scoring into results.json."""
+    session = request.config.stash.get(SESSION_KEY, None)
+    before = dict(session.timings) if session else {}
+    yield
+    if session:
+        for phase, total in session.timings.items():
+            spent = total - before.get(phase, 0.0)
+            if spent > 0:
+                request.node.user_properties.append((TIMING, {"phase": phase, "seconds": spent}))
+
+
+# -- reporting (controller only) ----------------------------------------------------
+
+class ControllerHooks:
+    """Registered only in the process that owns the session (as junitxml does)."""
+
+    def __init__(self, settings, profile_name: str):
+        self.settings = settings
+        self.profile_name = profile_name
+        self.recorder = None
+        self.written: list = []
+
+    def pytest_sessionstart(self, session):
+        # Created here, not at configure time, so --help/--markers write nothing.
+        from .recording import SessionRecorder
+
+        self.recorder = SessionRecorder(self.settings, self.profile_name, list(sys.argv))
+
+    def pytest_runtest_logreport(self, report):
+        if self.recorder is not None:
+            self.recorder.on_report(report)
+
+    def pytest_sessionfinish(self, session, exitstatus):
+        if self.recorder is not None:
+            self.written = self.recorder.finish(int(exitstatus))
+
+    def pytest_terminal_summary(self, terminalreporter):
+        if self.recorder is None:
+            return
+        lines = self.recorder.summary_lines()
+        if lines:
+            terminalreporter.write_sep("=", "llmperf summary")
+            for line in lines:
+                terminalreporter.write_line(line)
+        for path in self.written:
+            terminalreporter.write_line(f"baseline written: {path}")
+        if self.settings.update_baselines and not self.written:
+            terminalreporter.write_line("baselines not updated: the run did not pass, or recorded none")

@@ -1,0 +1,112 @@
+"""Controller side of a session: results.json, baseline updates, the summary table.
+
+Only the process that owns the session (the xdist controller, or the single
+pytest process) creates a ``SessionRecorder``.  It reads what tests recorded
+from their reports' ``user_properties``, so workers never write shared files.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+from . import atomic
+from .baselines import BaselineKey, BaselineStore
+from .checks import BASELINE, ENGINE, METRIC, TIMING
+from .options import Settings
+from .results import Metric, ResultsStore, git_commit, package_versions
+
+
+class SessionRecorder:
+    def __init__(self, settings: Settings, profile_name: str, argv: list[str]):
+        self.settings = settings
+        self.store = ResultsStore(settings.out, {
+            "argv": argv,
+            "profile": profile_name,
+            "engines_requested": list(settings.engines),
+            "device_requested": settings.device,
+            "model_requested": settings.model or "embedded",
+            "git_commit": git_commit(settings.rootdir),
+            "versions": package_versions(),
+        })
+        self.staged: list[dict[str, Any]] = []
+        self.failed_tests = 0
+
+    def on_report(self, report) -> None:
+        """Take one test report (setup, call or teardown)."""
+        if report.when == "call" or (report.when == "setup" and not report.passed):
+            outcome = "skipped" if report.skipped else report.outcome
+            message = None
+            if report.failed:
+                message = str(getattr(report, "longreprtext", "") or "")[-2000:]
+            elif report.skipped and isinstance(report.longrepr, tuple):
+                message = str(report.longrepr[2])
+            self.store.add_test(report.nodeid, outcome, report.duration, message)
+        if report.failed:
+            self.failed_tests += 1
+        if report.when != "teardown":
+            return
+        # user_properties accumulate over the phases: read them once, at teardown.
+        for kind, payload in report.user_properties:
+            if kind == METRIC:
+                self.store.add_metric(Metric.from_dict(payload))
+            elif kind == ENGINE:
+                info = dict(payload)
+                self.store.add_engine(info.pop("key"), info)
+            elif kind == TIMING:
+                self.store.add_timing(payload["phase"], payload["seconds"])
+            elif kind == BASELINE:
+                self.staged.append(payload)
+
+    def finish(self, exitstatus: int) -> list[Path]:
+        """Close results.json; write staged baselines if (and only if) the run passed."""
+        passed = exitstatus == 0 and self.failed_tests == 0
+        written: list[Path] = []
+        if self.settings.update_baselines and passed:
+            written = self.write_baselines()
+        self.store.finish("passed" if passed else "failed")
+        return written
+
+    def write_baselines(self) -> list[Path]:
+        store = BaselineStore(self.settings.baselines)
+        by_key: dict[BaselineKey, dict[str, Any]] = {}
+        for staged in self.staged:
+            key = BaselineKey(**staged["key"])
+            by_key.setdefault(key, {})[staged["name"]] = staged["entry"]
+            for relative, source in staged.get("files", {}).items():
+                target = self.settings.baselines / relative
+                with atomic.locked(target):
+                    atomic.write_bytes(target, Path(source).read_bytes())
+        return [store.update(key, entries) for key, entries in by_key.items()]
+
+    def summary_lines(self) -> list[str]:
+        """The end-of-session table: metric, value, baseline/target, delta, verdict."""
+        metrics = self.store.metrics
+        if not metrics:
+            return []
+        rows = [("metric", "engine", "value", "unit", "limit", "delta", "verdict")]
+        for metric in metrics:
+            rows.append((metric.name, metric.engine or "", _fmt(metric.value), metric.unit,
+                         metric.limit or "", _delta(metric), metric.verdict.upper()))
+        widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+        lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
+        lines.insert(1, "  ".join("-" * w for w in widths))
+        timings = self.store.data.get("timings") or {}
+        if timings:
+            lines.append("time: " + ", ".join(f"{phase} {seconds:.1f} s" for phase, seconds in sorted(timings.items())))
+        lines.append(f"results: {self.store.path}")
+        return lines
+
+
+def _fmt(value: float | None) -> str:
+    if value is None or not math.isfinite(value):
+        return "n/a"
+    return f"{value:.4g}" if abs(value) < 1e5 else f"{value:.3e}"
+
+
+def _delta(metric: Metric) -> str:
+    if metric.value is None or metric.baseline in (None, 0):
+        return ""
+    return f"{100 * (metric.value - metric.baseline) / abs(metric.baseline):+.1f}%"
+

@@ -1,0 +1,180 @@
+"""Per-process session state: the profile, the model, loaded engines and shared work.
+
+Engines are loaded once per process and kept until the session ends; work
+that several tests need (the same generations, a tokenized dataset) is
+computed once through ``shared``.  Nothing here knows about pytest.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import re
+import time
+from pathlib import Path
+from typing import Any, Callable, TypeVar
+
+from . import hardware, models
+from .baselines import BaselineKey, BaselineStore
+from .engines import ENGINES, Engine, EngineOptions, engine_class
+from .errors import DeviceUnavailable, EngineError, EngineUnavailable, UsageError
+from .options import Settings
+from .profiles import Profile
+
+T = TypeVar("T")
+
+
+@dataclasses.dataclass(frozen=True)
+class EngineTarget:
+    """One (engine, device) pair a test runs against; its id appears in test ids."""
+
+    engine: str
+    device: str
+
+    @property
+    def id(self) -> str:
+        return f"{self.engine}-{self.device}"
+
+
+def engine_targets(settings: Settings) -> list[EngineTarget]:
+    """The (engine, device) pairs to parametrize engine tests over.
+
+    Under ``--llmperf-device auto`` in-process engines get an item per device
+    class, so ``-m cuda`` always has items to select (and skip where absent).
+    HTTP engines run where their server runs, which we cannot see: they get the
+    explicit device, or under auto the device detected here.
+    """
+    targets = []
+    for name in settings.engines:
+        if settings.device != "auto":
+            devices = (settings.device,)
+        elif ENGINES[name].in_process:
+            devices = hardware.DEVICE_CLASSES
+        else:
+            devices = (hardware.resolve_auto()[0],)
+        targets.extend(EngineTarget(name, device) for device in devices)
+    return targets
+
+
+def unavailable_reason(settings: Settings, target: EngineTarget) -> str | None:
+    """Why ``target`` cannot run here (the skip reason), or None."""
+    found = hardware.detect(target.device)  # type: ignore[arg-type]
+    if not found.available:
+        return f"{target.device} not available: {found.check}"
+    if settings.device == "auto" and ENGINES[target.engine].in_process:
+        chosen, why = hardware.resolve_auto()
+        if chosen != target.device:
+            return (f"--llmperf-device auto chose {chosen} ({why}); "
+                    f"pass --llmperf-device {target.device} to run the {target.device} items")
+    if not ENGINES[target.engine].in_process and not settings.endpoint:
+        return f"engine {target.engine!r} needs --llmperf-endpoint URL (the server to test)"
+    return None
+
+
+class LlmperfSession:
+    """State shared by the tests of one pytest process."""
+
+    def __init__(self, settings: Settings, profile: Profile):
+        self.settings = settings
+        self.profile = profile
+        self.baselines = BaselineStore(settings.baselines)
+        self._engines: dict[EngineTarget, Engine] = {}
+        self._engine_errors: dict[EngineTarget, Exception] = {}
+        self._shared: dict[Any, Any] = {}
+        self.timings: dict[str, float] = {}
+
+    # -- model and engines --------------------------------------------------
+
+    @functools.cached_property
+    def model(self) -> models.ModelSpec:
+        return models.resolve(self.settings.model)
+
+    @functools.cached_property
+    def tokenizer(self):
+        return models.load_tokenizer(self.model)
+
+    def engine_options(self, target: EngineTarget) -> EngineOptions:
+        return EngineOptions(
+            model_path=str(self.model.path),
+            model_name=self.model.name,
+            device=target.device,
+            endpoint=self.settings.endpoint,
+            max_batch_size=self.profile.generation.max_batch_size,
+            settings=dict(self.profile.engine.get(target.engine, {})),
+        )
+
+    def engine(self, target: EngineTarget) -> Engine:
+        """The loaded engine for ``target``; loaded on first use, then cached.
+
+        A load failure is cached too, so fifty tests do not retry a broken
+        engine fifty times; each of them fails with the same message.
+        """
+        if target in self._engines:
+            return self._engines[target]
+        if target in self._engine_errors:
+            raise self._engine_errors[target]
+        try:
+            cls = engine_class(target.engine)
+            with self.timed("load"):
+                engine = cls(self.engine_options(target))
+        except (EngineUnavailable, DeviceUnavailable, UsageError, EngineError) as exc:
+            self._engine_errors[target] = exc
+            raise
+        self._engines[target] = engine
+        return engine
+
+    def close(self) -> None:
+        for engine in self._engines.values():
+            try:
+                engine.close()
+            except Exception:  # closing must not hide the session's own outcome
+                pass
+        self._engines.clear()
+
+    # -- shared work and timing --------------------------------------------
+
+    def shared(self, key: Any, compute: Callable[[], T]) -> T:
+        """Compute once per process, keyed by ``key`` (hashable)."""
+        if key not in self._shared:
+            self._shared[key] = compute()
+        return self._shared[key]
+
+    def timed(self, phase: str):
+        return _Timer(self.timings, phase)
+
+    # -- baselines and output ----------------------------------------------
+
+    def baseline_key(self, engine: Engine) -> BaselineKey:
+        return BaselineKey(
+            model=self.model.name,
+            hardware=hardware.hardware_key(engine.info.device),  # type: ignore[arg-type]
+            engine=engine.info.engine,
+            dtype=engine.info.dtype,
+        )
+
+    def samples(self) -> int:
+        """``--llmperf-samples`` or the profile's count; 0 means all."""
+        if self.settings.samples is not None:
+            return self.settings.samples
+        return self.profile.datasets.samples
+
+    def test_dir(self, nodeid: str) -> Path:
+        """A folder of its own under ``--llmperf-out`` for one test's files."""
+        name = re.sub(r"[^A-Za-z0-9._-]+", "_", nodeid.split("::", 1)[-1]).strip("_")[:120]
+        path = self.settings.out / "runs" / name
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+
+class _Timer:
+    def __init__(self, sink: dict[str, float], phase: str):
+        self.sink, self.phase = sink, phase
+
+    def __enter__(self):
+        self.start = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc):
+        self.seconds = time.perf_counter() - self.start
+        self.sink[self.phase] = self.sink.get(self.phase, 0.0) + self.seconds
+        return False

@@ -1,0 +1,40 @@
+"""Bare-engine decode speed: no LoadGen, one batch of fixed chat prompts.
+
+The LoadGen scenarios (test_offline.py, test_server.py) are the numbers to
+publish; this one isolates the engine, so a regression can be told apart from
+harness overhead.
+"""
+
+from pytest_llmperf.baselines import Tolerance
+from pytest_llmperf.datasets.chat import chat_prompt_ids
+from pytest_llmperf.engines import GenerationParams
+
+QUESTIONS = (
+    "Explain in three sentences why the sky is blue.",
+    "Write a short poem about a lighthouse.",
+    "List five uses of a paperclip.",
+    "Describe how a bicycle gear works.",
+)
+
+
+def test_decode_tokens_per_second(llmperf_engine, llmperf_session, llmperf_check, benchmark):
+    engine = llmperf_engine
+    prompts = [chat_prompt_ids(llmperf_session.tokenizer, q) for q in QUESTIONS]
+    params = GenerationParams(max_new_tokens=32, min_new_tokens=32)
+
+    def run():
+        with llmperf_session.timed("generate"):
+            return engine.generate(prompts, params)
+
+    generations = benchmark.pedantic(run, rounds=1, iterations=1, warmup_rounds=1)
+    tokens = sum(len(g.token_ids) for g in generations)
+    seconds = max(g.token_times[-1] for g in generations) - min(g.start_time for g in generations)
+    tokens_per_second = tokens / seconds
+    benchmark.extra_info.update(tokens=tokens, seconds=seconds, tokens_per_second=tokens_per_second)
+
+    engine_key = llmperf_check.engine(engine)
+    tolerance = Tolerance(relative=llmperf_session.profile.performance.throughput_tolerance)
+    llmperf_check.against_baseline(llmperf_session.baseline_key(engine), "decode.tokens_per_second",
+                                   tokens_per_second, "tokens/s", True, tolerance, engine=engine_key,
+                                   extra={"batch": len(prompts), "new_tokens": 32})
+    llmperf_check.verify()
