@@ -1,0 +1,30 @@
+"""Fixtures shared by the plugin's own tests."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def embedded_model():
+    """The embedded model's checkpoint (materialized once into $LLMPERF_CACHE)."""
+    from pytest_llmperf import models
+
+    return models.resolve(None)
+
+
+@pytest.fixture(scope="session")
+def hf_engine(embedded_model):
+    """The real transformers engine on the embedded model, CPU, float32."""
+    from pytest_llmperf.engines import EngineOptions, load_engine
+
+    engine = load_engine("transformers", EngineOptions(str(embedded_model.path), embedded_model.name, "cpu"))
+    yield engine
+    engine.close()
+
+
+@pytest.fixture(scope="session")
+def tokenizer(embedded_model):
+    from pytest_llmperf import models
+
+    return models.load_tokenizer(embedded_model)
