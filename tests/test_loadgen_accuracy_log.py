@@ -60,6 +60,16 @@ def test_lowercase_hex_and_empty_list(tmp_path):
     assert read_accuracy_log(tmp_path) == []
 
 
+def test_first_token_data(tmp_path):
+    write_log(tmp_path, [{"seq_id": 0, "qsl_idx": 5, "data": hex_of([7, 8, 2], "int32"),
+                          "token_data": hex_of([7], "int32"), "token_count": 3}])
+    entry = read_accuracy_log(tmp_path)[0]
+    assert (entry.token_ids, entry.first_token_ids, entry.token_count) == ((7, 8, 2), (7,), 3)
+    write_log(tmp_path, [{"seq_id": 0, "qsl_idx": 5, "data": "", "token_data": "0700"}])
+    with pytest.raises(InputError, match="'token_data' holds 2 bytes"):
+        read_accuracy_log(tmp_path)
+
+
 def test_missing_file_names_the_file(tmp_path):
     with pytest.raises(InputError, match=f"{ACCURACY_LOG}: no such file"):
         read_accuracy_log(tmp_path)
@@ -80,7 +90,7 @@ def test_malformed_json(tmp_path):
 
 def test_byte_count_not_multiple_of_dtype(tmp_path):
     write_log(tmp_path, [{"seq_id": 0, "qsl_idx": 7, "data": "010000000200"}])
-    with pytest.raises(InputError, match=r"entry 0 \(qsl_idx 7\): 6 bytes is not a multiple of 4 \(int32\)"):
+    with pytest.raises(InputError, match=r"entry 0 \(qsl_idx 7\): 'data' holds 6 bytes, not a multiple of 4 \(int32\)"):
         read_accuracy_log(tmp_path)
 
 

@@ -2,12 +2,14 @@
 
 The file is a JSON list with one object per logged response::
 
-    {"seq_id": 0, "qsl_idx": 17, "data": "0D0000002A000000", "token_count": 2}
+    {"seq_id": 0, "qsl_idx": 17, "data": "0D0000002A000000", "token_data": "0D000000", "token_count": 2}
 
 ``data`` is the response buffer as hexadecimal text (little-endian on every
 platform LoadGen runs on); ``token_count`` is the ``n_tokens`` the SUT reported
-and is present only when the run used token latencies.  For LLMs the buffer
-holds int32 token ids, which is the default here.
+and is present only when the run used token latencies; ``token_data`` is the
+buffer sent with ``FirstTokenComplete`` and is present only in scenarios that
+report a first token (Server, Interactive).  For LLMs the buffers hold int32
+token ids, which is the default here.
 """
 
 from __future__ import annotations
@@ -41,6 +43,8 @@ class AccuracyEntry:
     """The decoded response buffer (token ids for LLMs; floats for float dtypes)."""
     token_count: int | None
     """``n_tokens`` reported with the response, or None when the log has none."""
+    first_token_ids: tuple[int, ...] | None = None
+    """The buffer reported through ``FirstTokenComplete`` (``token_data``), or None when the log has none."""
 
 
 def element_size(dtype: str) -> int:
@@ -103,25 +107,33 @@ def _entry(path: Path, position: int, item, np_dtype, dtype: str) -> AccuracyEnt
             raise InputError(path, f"{where} has no integer {key!r} (got {item.get(key)!r})",
                              f"pass the {ACCURACY_LOG} LoadGen wrote")
     where = f"{where} (qsl_idx {item['qsl_idx']})"
-    hex_text = item.get("data")
-    if not isinstance(hex_text, str):
+    if not isinstance(item.get("data"), str):
         raise InputError(path, f"{where} has no hex string 'data'", f"pass the {ACCURACY_LOG} LoadGen wrote")
-    try:
-        raw = bytes.fromhex(hex_text)
-    except ValueError:
-        raise InputError(path, f"{where}: 'data' is not hexadecimal text",
-                         "the file is damaged; re-run the LoadGen test that wrote it") from None
-    if len(raw) % np_dtype.itemsize:
-        raise InputError(path, f"{where}: {len(raw)} bytes is not a multiple of {np_dtype.itemsize} ({dtype})",
-                         "pass the dtype the SUT sent (--dtype; LLM token ids are int32)")
+    token_ids = _decode(path, where, "data", item["data"], np_dtype, dtype)
+    first_token_ids = None
+    if item.get("token_data") is not None:
+        if not isinstance(item["token_data"], str):
+            raise InputError(path, f"{where}: 'token_data' is not a hex string", f"pass the {ACCURACY_LOG} LoadGen wrote")
+        first_token_ids = _decode(path, where, "token_data", item["token_data"], np_dtype, dtype)
     token_count = item.get("token_count")
     if token_count is not None and not _is_int(token_count):
         raise InputError(path, f"{where}: 'token_count' is {token_count!r}, expected an integer",
                          f"pass the {ACCURACY_LOG} LoadGen wrote")
+    return AccuracyEntry(int(item["seq_id"]), int(item["qsl_idx"]), token_ids, token_count, first_token_ids)
+
+
+def _decode(path: Path, where: str, key: str, hex_text: str, np_dtype, dtype: str) -> tuple:
     import numpy as np
 
-    values = np.frombuffer(raw, dtype=np_dtype).tolist()
-    return AccuracyEntry(int(item["seq_id"]), int(item["qsl_idx"]), tuple(values), token_count)
+    try:
+        raw = bytes.fromhex(hex_text)
+    except ValueError:
+        raise InputError(path, f"{where}: {key!r} is not hexadecimal text",
+                         "the file is damaged; re-run the LoadGen test that wrote it") from None
+    if len(raw) % np_dtype.itemsize:
+        raise InputError(path, f"{where}: {key!r} holds {len(raw)} bytes, not a multiple of {np_dtype.itemsize} ({dtype})",
+                         "pass the dtype the SUT sent (--dtype; LLM token ids are int32)")
+    return tuple(np.frombuffer(raw, dtype=np_dtype).tolist())
 
 
 def _is_int(value) -> bool:
