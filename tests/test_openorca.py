@@ -79,10 +79,17 @@ def test_missing_columns_are_named(tmp_path):
 
 
 def test_zero_rows(tmp_path):
-    path = tmp_path / "empty.json"
-    path.write_text("")
-    with pytest.raises(InputError, match="empty.json: "):
-        openorca.load_openorca(str(path))
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    empty_json = tmp_path / "empty.json"
+    empty_json.write_text("")
+    with pytest.raises(InputError, match="empty.json: has zero rows"):
+        openorca.load_openorca(str(empty_json))
+    empty_parquet = tmp_path / "empty.parquet"
+    pq.write_table(pa.table({c: pa.array([], pa.string()) for c in openorca.COLUMNS}), empty_parquet)
+    with pytest.raises(InputError, match="empty.parquet: has zero rows"):
+        openorca.load_openorca(str(empty_parquet))
 
 
 def test_unreadable_parquet(tmp_path):

@@ -110,6 +110,8 @@ def read_table(path: Path, required: Sequence[str], allow_pickle: bool = False) 
     if path.is_dir():
         raise InputError(path, "is a folder, not a dataset file", "pass the .parquet, .json or .pkl file itself")
     suffix = path.suffix.lower()
+    if path.stat().st_size == 0 or (suffix == ".parquet" and _parquet_rows(path) == 0):
+        raise InputError(path, "has zero rows", "pass a dataset with at least one sample")
     if suffix in PICKLE_SUFFIXES:
         columns, rows = _read_pickle(path, allow_pickle)
     elif suffix in TEXT_SUFFIXES:
@@ -125,6 +127,16 @@ def read_table(path: Path, required: Sequence[str], allow_pickle: bool = False) 
     if not rows:
         raise InputError(path, "has zero rows", "pass a dataset with at least one sample")
     return rows
+
+
+def _parquet_rows(path: Path) -> int | None:
+    """Row count from the parquet footer (the datasets library fails obscurely on empty files)."""
+    import pyarrow.parquet
+
+    try:
+        return pyarrow.parquet.read_metadata(path).num_rows
+    except Exception:  # not a parquet file: the reader below says so
+        return None
 
 
 def _read_with_datasets(path: Path, builder: str) -> tuple[list[str], list[dict[str, Any]]]:
