@@ -21,8 +21,8 @@ MARKERS = {
     "rocm": "runs an engine on an AMD GPU (torch ROCm build)",
     "ascend": "runs an engine on a Huawei Ascend NPU (torch_npu)",
 }
-#: The fixture whose presence makes a test an engine test (parametrized per engine x device).
-ENGINE_FIXTURE = "llmperf_engine"
+#: Tests that use this fixture (directly or through llmperf_engine) are parametrized per engine x device.
+ENGINE_FIXTURE = "llmperf_target"
 
 
 def pytest_addoption(parser):
