@@ -25,23 +25,26 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser; only the chosen subcommand's module is imported (``--help`` stays fast)."""
     from .. import __version__
 
     parser = argparse.ArgumentParser(prog="llmperf", description="pytest-llmperf command-line tools")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, (module_name, help_text) in COMMANDS.items():
-        module = importlib.import_module(f"{__package__}.{module_name}")
-        command = sub.add_parser(name, help=help_text, description=help_text)
-        module.configure(command)
-        command.set_defaults(_run=module.run)
+        sub_parser = sub.add_parser(name, help=help_text, description=help_text)
+        if name == command:
+            module = importlib.import_module(f"{__package__}.{module_name}")
+            module.configure(sub_parser)
+            sub_parser.set_defaults(_run=module.run)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    command = next((arg for arg in argv if arg in COMMANDS), None)
+    args = build_parser(command).parse_args(argv)
     try:
         return int(args._run(args) or 0)
     except LlmperfError as exc:
