@@ -147,6 +147,11 @@ def resolve(model: str | None) -> ModelSpec:
     return ModelSpec(path.name, path.resolve(), embedded=False)
 
 
+def is_special_model_name(model: str) -> bool:
+    """The embedded model or a random-weight model: resolved lazily (materializing takes seconds)."""
+    return model in ("embedded", EMBEDDED_NAME) or RANDOM_SYNTAX.match(model) is not None
+
+
 def parameter_count(spec: ModelSpec) -> int:
     """Parameters of the checkpoint, counted from its safetensors headers (no load)."""
     if random_weights_seed(spec.path) is not None:

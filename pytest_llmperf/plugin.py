@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from . import hardware, options
+from . import hardware, models, options
 from .checks import TIMING, Checker
 from .errors import DeviceUnavailable, EngineError, EngineUnavailable, LlmperfError, UsageError
 from .session import EngineTarget, LlmperfSession, engine_targets, unavailable_reason
@@ -37,6 +37,8 @@ def pytest_configure(config):
         from .profiles import load_profile
 
         profile = load_profile(settings.profile)
+        if settings.model and not models.is_special_model_name(settings.model):
+            models.resolve(settings.model)  # a wrong path is a usage error now, not fifty failures later
     except LlmperfError as exc:
         raise pytest.UsageError(str(exc)) from None
     config.stash[SETTINGS_KEY] = settings
@@ -125,6 +127,15 @@ def _llmperf_timings(request):
             spent = total - before.get(phase, 0.0)
             if spent > 0:
                 request.node.user_properties.append((TIMING, {"phase": phase, "seconds": spent}))
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A user error (bad file, dead endpoint) reads as its one-line message, not a traceback."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.failed and call.excinfo is not None and isinstance(call.excinfo.value, LlmperfError):
+        report.longrepr = f"{type(call.excinfo.value).__name__}: {call.excinfo.value}"
 
 
 # -- reporting (controller only) ----------------------------------------------------

