@@ -1,0 +1,56 @@
+"""The metric table, cell for cell the one printed at the end of a session.
+
+Columns and number formats match ``recording.SessionRecorder.summary_lines``
+(metric, engine, value, unit, limit, delta, verdict), so a number read in the
+terminal can be found unchanged in the HTML and Markdown reports.
+"""
+
+from __future__ import annotations
+
+import math
+
+from ..results import Metric
+
+COLUMNS = ("metric", "engine", "value", "unit", "limit", "delta", "verdict")
+
+
+def format_value(value: float | None) -> str:
+    """Four significant digits; scientific notation from 100,000 up; ``n/a`` when unmeasured."""
+    if value is None or not math.isfinite(value):
+        return "n/a"
+    return f"{value:.4g}" if abs(value) < 1e5 else f"{value:.3e}"
+
+
+def relative_change(value: float | None, reference: float | None) -> float | None:
+    """``(value - reference) / |reference|`` as a fraction, or None when undefined."""
+    if value is None or reference is None or reference == 0:
+        return None
+    if not (math.isfinite(value) and math.isfinite(reference)):
+        return None
+    return (value - reference) / abs(reference)
+
+
+def format_change(change: float | None) -> str:
+    return "" if change is None else f"{100 * change:+.1f}%"
+
+
+def metric_row(metric: Metric) -> tuple[str, ...]:
+    """One row of the table for ``metric`` (strings, unescaped)."""
+    return (
+        metric.name,
+        metric.engine or "",
+        format_value(metric.value),
+        metric.unit,
+        metric.limit or "",
+        format_change(relative_change(metric.value, metric.baseline)),
+        metric.verdict.upper(),
+    )
+
+
+def text_table(rows: list[tuple[str, ...]], header: tuple[str, ...] = COLUMNS) -> list[str]:
+    """Left-aligned columns with a dashed rule under the header, as in the terminal summary."""
+    table = [header, *rows]
+    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in table]
+    lines.insert(1, "  ".join("-" * width for width in widths))
+    return lines
