@@ -51,3 +51,17 @@ async def _cancel_pending_tasks() -> None:
     for task in pending:
         task.cancel()
     await asyncio.gather(*pending, return_exceptions=True)
+
+
+async def run_all(coroutines) -> list:
+    """Run coroutines concurrently; results in order.  The first failure cancels the rest
+    (a streaming request cancelled is aborted) and is raised as itself, not as a group."""
+    try:
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(coroutine) for coroutine in coroutines]
+    except BaseExceptionGroup as failures:
+        first = failures.exceptions[0]
+        while isinstance(first, BaseExceptionGroup):
+            first = first.exceptions[0]
+        raise first from None
+    return [task.result() for task in tasks]

