@@ -28,3 +28,6 @@ def tokenizer(embedded_model):
     from pytest_llmperf import models
 
     return models.load_tokenizer(embedded_model)
+
+
+from engine_fixtures import *  # noqa: F401,F403
