@@ -17,6 +17,8 @@ from pathlib import Path
 from unittest import mock
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from pytest_llmperf.report.build import build_report, write_report
 from pytest_llmperf.report.plots import limit_bounds
@@ -95,6 +97,18 @@ def test_run_to_run_regression_uses_the_recorded_tolerance(tmp_path):
                    "--out", tmp_path / "r2") == 0
     comparison = json.loads((tmp_path / "r2" / "diff.json").read_text())["metrics"][0]["comparison"]
     assert comparison["allowed"].startswith(">=") and "tolerance 35%" in comparison["source"]
+
+
+def test_a_metric_measured_before_but_not_now_exits_1(tmp_path):
+    def one_more(data):
+        data["metrics"].append({**data["metrics"][0], "name": "decode.samples_per_second", "unit": "samples/s"})
+
+    before = copy_run(RUN_PASSED, tmp_path / "before", one_more)
+    assert llmperf("report", RUN_PASSED, "--baseline", before, "--out", tmp_path / "out") == 1
+    diff = json.loads((tmp_path / "out" / "diff.json").read_text())
+    assert diff["reasons"] == [f"missing: transformers-cpu/decode.samples_per_second: measured in the baseline "
+                               f"({diff['metrics'][1]['comparison']['baseline_value']:.4g} samples/s) but not in this run"]
+    assert diff["metrics"][1]["verdict"] == "missing"
 
 
 def test_the_real_failed_run_exits_1_and_says_why(tmp_path, capsys):
@@ -226,3 +240,18 @@ def test_history_trend_and_every_plot_kind(tmp_path):
                                                                                  (-1e5, 1e5)), ("any value", (None, None))])
 def test_limit_text_parses_back(text, bounds):
     assert limit_bounds(text) == bounds
+
+
+finite = st.floats(min_value=-1e12, max_value=1e12, allow_nan=False, allow_subnormal=False)
+
+
+@given(low=st.none() | finite, high=st.none() | finite)
+def test_every_described_limit_parses_back(low, high):
+    from pytest_llmperf.gates import Limit
+
+    described = Limit(low, high, None, "test", "--flag").describe()
+    parsed = limit_bounds(described)
+    for original, back in zip((low, high), parsed):
+        assert (original is None) == (back is None)
+        if original is not None:
+            assert back == pytest.approx(original, rel=1e-3, abs=1e-300)

@@ -74,4 +74,13 @@ def write_report(report: Report, out: str | os.PathLike) -> ReportFiles:
     atomic.write_text(files.markdown, render_markdown(report))
     atomic.write_json(files.json, diff_json(report.current, report.baseline, report.comparisons,
                                             report.history, report.reasons))
+    _readable_by_others(files.html, files.markdown, files.json)
     return files
+
+
+def _readable_by_others(*paths: Path) -> None:
+    """Atomic writes create 0600 files; a report is meant to be shared (CI artifacts, web servers)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    for path in paths:
+        os.chmod(path, 0o666 & ~umask)

@@ -2,8 +2,10 @@
 decide whether anything regressed.
 
 A run regressed when any of its own gates failed (a metric verdict ``fail``,
-a failed test, a run that never finished), or when a metric is worse than
-the baseline by more than that metric's tolerance.  Tolerances come from the
+a failed test, a run that never finished), when a metric is worse than the
+baseline by more than that metric's tolerance, or when a metric of the
+baseline run was not measured at all (a baselines folder holds every suite's
+metrics, so against one a metric left out is not a regression).  Tolerances come from the
 baselines folder, from the run's record of the tolerance it was judged with,
 or, for gated metrics with neither, from ``--tolerance``.  Informational
 metrics (verdict ``info``) are shown with their change but never gated.
@@ -162,6 +164,8 @@ def regression_reasons(current: Run, comparisons: list[Comparison]) -> list[str]
                        "the session failed outside any test or did not finish")
     reasons.extend(f"regressed against the baseline: {row.describe()}" for row in comparisons
                    if row.status == "regressed")
+    # Lost coverage (a test now skipped, a device gone) must not pass a nightly silently.
+    reasons.extend(f"missing: {row.describe()}" for row in comparisons if row.status == "missing")
     return reasons
 
 

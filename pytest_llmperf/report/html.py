@@ -65,7 +65,8 @@ def _run_section(report) -> str:
         ("command", " ".join(map(str, info.get("argv") or []))),
     ]
     if report.baseline is not None:
-        items.append(("baseline", f"{report.baseline.label} ({report.baseline.path})"))
+        status = f", status {report.baseline.run.status}" if report.baseline.run is not None else ""
+        items.append(("baseline", f"{report.baseline.label} ({report.baseline.path}{status})"))
     if report.history_folder is not None:
         items.append(("history", f"{len(report.history)} earlier runs in {report.history_folder}"))
     rows = "".join(f"<dt>{esc(k)}</dt><dd>{esc(v)}</dd>" for k, v in items if v not in (None, ""))

@@ -1,0 +1,106 @@
+"""End to end, as a new user would: run the decode suite twice, report, look at it in a browser.
+
+Both sessions are real (the embedded model on the transformers engine) and
+record baselines into a temporary folder (--llmperf-update-baselines), so each
+passes whatever this machine's speed is.  The report is rendered in headless
+Chromium (Debian package ``chromium``) to a screenshot whose pixels are checked.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from unittest import mock
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SUITE = REPO / "suites" / "performance" / "test_decode.py"
+DECODE = "transformers-cpu/decode.tokens_per_second"
+BADGE_RED = (0xC6 / 255, 0x28 / 255, 0x28 / 255)
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def llmperf(*argv) -> int:
+    """The real ``llmperf`` entry point, limited to the subcommands under test."""
+    from pytest_llmperf.cli import main
+
+    mine = {name: main.COMMANDS[name] for name in ("report", "baselines")}
+    with mock.patch.dict(main.COMMANDS, mine, clear=True):
+        return main.main([str(arg) for arg in argv])
+
+
+def run_suite(out: Path, baselines: Path) -> None:
+    command = [sys.executable, "-m", "pytest", str(SUITE), "-m", "cpu", "-q", "-p", "no:cacheprovider",
+               "--benchmark-disable", "--llmperf-out", str(out), "--llmperf-baselines", str(baselines),
+               "--llmperf-update-baselines"]
+    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=1200,
+                          env={**os.environ, "LLMPERF_PROGRESS": "0"})
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+
+
+@pytest.fixture(scope="module")
+def two_runs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("nightly")
+    run_suite(root / "history" / "night-1", root / "baselines")
+    run_suite(root / "night-2", root / "baselines")
+    return root
+
+
+def screenshot(html: Path, png: Path) -> "numpy.ndarray":
+    if CHROMIUM is None:
+        pytest.skip("chromium is not installed; install it with: apt-get install -y chromium")
+    from matplotlib.image import imread
+
+    command = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+               "--disable-background-networking", "--disable-component-update", "--disable-sync",
+               "--hide-scrollbars", f"--user-data-dir={png.parent / 'chromium-profile'}",
+               f"--screenshot={png}", "--window-size=1280,2400", html.as_uri()]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert png.is_file(), f"chromium wrote no screenshot (exit {done.returncode}): {done.stderr[-2000:]}"
+    return imread(png)[:, :, :3]
+
+
+def non_white_fraction(pixels) -> float:
+    return float((pixels < 0.94).any(axis=2).mean())
+
+
+def pixels_near(pixels, color, within: float = 0.06) -> int:
+    import numpy as np
+
+    return int((np.abs(pixels - np.array(color)) < within).all(axis=2).sum())
+
+
+def test_two_nights_compared_in_a_browser(two_runs, tmp_path):
+    out = tmp_path / "report"
+    status = llmperf("report", two_runs / "night-2", "--baseline", two_runs / "history" / "night-1",
+                     "--history", two_runs / "history", "--out", out)
+    diff = json.loads((out / "diff.json").read_text())
+    assert status == (1 if diff["regressed"] else 0)
+    assert diff["baseline"]["kind"] == "run" and len(diff["history"]) == 1
+    [metric] = diff["metrics"]
+    assert metric["id"] == DECODE and metric["comparison"]["baseline_value"] is not None
+    html = (out / "report.html").read_text()
+    assert diff["baseline"]["label"] in html and html.count("data:image/png;base64,") == 2  # speed and trend
+    pixels = screenshot(out / "report.html", tmp_path / "report.png")
+    assert non_white_fraction(pixels) > 0.02, "the rendered report is (nearly) blank"
+
+
+def test_raised_baseline_exits_1_and_shows_red(two_runs, tmp_path):
+    baselines = tmp_path / "baselines"
+    shutil.copytree(two_runs / "baselines", baselines)
+    assert llmperf("report", two_runs / "night-2", "--baseline", baselines, "--out", tmp_path / "fresh") == 0
+    for path in baselines.rglob("*.json"):
+        data = json.loads(path.read_text())
+        for entry in data["metrics"].values():
+            entry["value"] *= 3
+        path.write_text(json.dumps(data))
+    out = tmp_path / "raised"
+    assert llmperf("report", two_runs / "night-2", "--baseline", baselines, "--out", out) == 1
+    assert json.loads((out / "diff.json").read_text())["metrics"][0]["comparison"]["status"] == "regressed"
+    pixels = screenshot(out / "report.html", tmp_path / "raised.png")
+    assert pixels_near(pixels[:200], BADGE_RED) > 500, "no red REGRESSED badge at the top of the page"
