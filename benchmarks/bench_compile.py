@@ -39,7 +39,7 @@ VARIANTS = {
     "compiled": {"compile": True},
     "compiled-default": {"compile": True, "compile_mode": "default"},
 }
-LOGITS_STEPS = 16
+LOGITS_STEPS = 32
 
 
 def parse_args(argv):
@@ -54,6 +54,8 @@ def parse_args(argv):
                         help=f"comma-separated, from: {', '.join(VARIANTS)}")
     parser.add_argument("--budget-s", type=float, default=420.0,
                         help="skip the variants not yet started once this many seconds have passed")
+    parser.add_argument("--check-dtype", default="float32",
+                        help="also compare each compiled variant with eager in this dtype ('' to skip; default float32)")
     parser.add_argument("--out", default=None, help="folder for compile-bench.json and compile-bench.txt")
     args = parser.parse_args(argv)
     args.batches = [int(b) for b in args.batches.split(",")]
@@ -104,7 +106,7 @@ def timed_generate(engine, prompts, new_tokens: int) -> dict:
 
 
 def first_step_logits(engine, prompts, steps: int):
-    """Raw logits (batch, steps, vocab) of the first decode steps, through the engine's own generate setup."""
+    """Raw logits (batch, steps, vocab) and tokens (batch, steps) of the first steps, through the engine's generate setup."""
     torch = engine.torch
     ids = torch.tensor(prompts, dtype=torch.long, device=engine.device)
     with torch.inference_mode():
@@ -112,7 +114,7 @@ def first_step_logits(engine, prompts, steps: int):
             input_ids=ids, attention_mask=torch.ones_like(ids), do_sample=False, max_new_tokens=steps,
             min_new_tokens=steps, pad_token_id=engine.pad_token_id, output_logits=True,
             return_dict_in_generate=True, temperature=None, top_p=None, top_k=None)
-    return torch.stack(out.logits, dim=1).float().cpu()
+    return torch.stack(out.logits, dim=1).float().cpu(), out.sequences[:, ids.shape[1]:].cpu()
 
 
 def compare_tokens(reference: list[list[int]], candidate: list[list[int]]) -> dict:
@@ -127,11 +129,56 @@ def compare_tokens(reference: list[list[int]], candidate: list[list[int]]) -> di
 
 
 def compare_logits(reference, candidate) -> dict:
-    scale = float(reference.abs().max())
-    worst = float((reference - candidate).abs().max())
-    agree = (reference.argmax(-1) == candidate.argmax(-1)).float().mean()
-    return {"max_abs_diff": worst, "max_abs_logit": scale, "relative": worst / scale if scale else math.nan,
-            "argmax_agreement": float(agree), "steps": int(reference.shape[1])}
+    """Logits of steps whose inputs were identical in both runs (every earlier token the same).
+
+    Step 0 is the prefill (eager in every variant); step 1 is the first decode
+    step.  Once a row's tokens differ, its later logits answer different
+    questions and are left out.
+    """
+    import torch
+
+    (ref_logits, ref_tokens), (got_logits, got_tokens) = reference, candidate
+    differs = (ref_tokens != got_tokens).int()
+    earlier_differ = torch.cumsum(differs, dim=1) - differs  # differences before each step
+    comparable = earlier_differ == 0
+    scale = float(ref_logits.abs().max())
+    gap = (ref_logits - got_logits).abs().amax(dim=-1)  # (batch, steps)
+    agree = ref_logits.argmax(-1) == got_logits.argmax(-1)
+    decode = comparable.clone()
+    decode[:, 0] = False
+    return {
+        "steps": int(ref_tokens.shape[1]), "rows": int(ref_tokens.shape[0]), "max_abs_logit": scale,
+        "prefill_max_abs_diff": float(gap[:, 0].max()),
+        "decode_comparable": int(decode.sum()),
+        "decode_max_abs_diff": float(gap[decode].max()) if decode.any() else None,
+        "decode_relative": float(gap[decode].max()) / scale if decode.any() and scale else None,
+        "decode_argmax_agreement": float(agree[decode].float().mean()) if decode.any() else None,
+        "tokens": compare_tokens(ref_tokens.tolist(), got_tokens.tolist()),
+    }
+
+
+def correctness(spec, device: str, dtype: str, variants: list[str], batch: int, prompt_tokens: int, steps: int) -> list:
+    """Each compiled variant against eager in ``dtype`` (float32 separates rounding from wrong results)."""
+    import torch
+
+    found, reference = [], None
+    for variant in ["eager"] + [v for v in variants if v.startswith("compiled")]:
+        try:
+            engine = load(spec, device, dtype, variant, batch)
+            prompts = make_prompts(batch, prompt_tokens, len(engine.tokenizer), engine.eos_token_ids)
+            result = first_step_logits(engine, prompts, steps)
+            engine.close()
+        except Exception as exc:
+            found.append({"variant": variant, "dtype": dtype, "error": f"{type(exc).__name__}: {exc}"[:300]})
+            continue
+        if reference is None:
+            reference = result
+        else:
+            found.append({"variant": variant, "dtype": dtype, "batch": batch, **compare_logits(reference, result)})
+            print(found[-1], flush=True)
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+    return found
 
 
 def shape_facts(spec) -> dict:
@@ -197,6 +244,20 @@ def render(rows: list[dict], peak_note: str) -> str:
     return "\n".join(lines)
 
 
+def describe_check(check: dict) -> str:
+    head = f"  {check['variant']} ({check['dtype']}"
+    if "error" in check:
+        return f"{head}): failed: {check['error']}"
+    tokens = check["tokens"]
+    decode = ("no decode step had identical inputs" if check["decode_comparable"] == 0 else
+              f"{check['decode_comparable']} decode steps with identical inputs: max |diff| "
+              f"{check['decode_max_abs_diff']:.3g} ({100 * check['decode_relative']:.2g}% of the largest logit), "
+              f"argmax agrees on {100 * check['decode_argmax_agreement']:.1f}%")
+    return (f"{head}, batch {check['batch']}, {check['steps']} steps): prefill max |diff| "
+            f"{check['prefill_max_abs_diff']:.3g}; {decode}; tokens: {tokens['rows_identical']}/{tokens['rows']} rows "
+            f"identical, shortest common prefix {tokens['shortest_common_prefix']}")
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     import torch
@@ -253,7 +314,8 @@ def main(argv=None) -> int:
             if variant == "eager":
                 reference_logits = logits
             elif reference_logits is not None:
-                checks.append({"variant": variant, "batch": logits_batch, **compare_logits(reference_logits, logits)})
+                checks.append({"variant": variant, "dtype": engine.info.dtype, "batch": logits_batch,
+                               **compare_logits(reference_logits, logits)})
                 print(checks[-1], flush=True)
         except Exception as exc:
             checks.append({"variant": variant, "batch": logits_batch, "error": f"{type(exc).__name__}: {exc}"[:300]})
@@ -263,6 +325,10 @@ def main(argv=None) -> int:
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
         save(args, spec, shape, env, runs, rows, checks, began, final=False)
+    if args.check_dtype and time.perf_counter() - began < args.budget_s:
+        print(f"== correctness in {args.check_dtype}", flush=True)
+        checks += correctness(spec, args.device, args.check_dtype, args.variants, logits_batch,
+                              args.prompt_tokens, LOGITS_STEPS)
     save(args, spec, shape, env, runs, rows, checks, began, final=True)
     return 0
 
@@ -276,7 +342,8 @@ def save(args, spec, shape, env, runs, rows, checks, began, final: bool) -> None
     peak_note = (f"datasheet ({peak.source}: {peak.bf16_flops / 1e12:g} TFLOP/s dense bf16, "
                  f"{peak.memory_bandwidth / 1e12:g} TB/s)") if peak else f"n/a (no datasheet peak for {device_name})"
     title = f"{spec.name} on {device_name}; {args.prompt_tokens} prompt + {args.new_tokens} new tokens, greedy"
-    text = "\n".join([title, render(rows, peak_note)] + [f"logits vs eager, {c}" for c in checks]) + "\n"
+    text = "\n".join([title, render(rows, peak_note), "", "Correctness against eager:"]
+                     + [describe_check(c) for c in checks]) + "\n"
     report = {
         "model": spec.name, "model_shape": shape, "device": args.device, "environment": env,
         "prompt_tokens": args.prompt_tokens, "new_tokens": args.new_tokens, "peaks": peak_note,

@@ -228,7 +228,7 @@ def materialize_random(source: Path, seed: int, base: str) -> Path:
         os.chmod(staging, 0o755)
         try:
             for file in sorted(source.iterdir()):
-                if file.is_file() and not _holds_weights(file.name) and file.name != COMPLETE_MARKER:
+                if file.is_file() and not _holds_weights(file.name) and file.name not in (COMPLETE_MARKER, RANDOM_MARKER):
                     shutil.copy2(file, staging / file.name)
             atomic.write_json(staging / RANDOM_MARKER, {
                 "seed": seed, "source": base, "config_sha256": shape, "init": RANDOM_INIT,
