@@ -68,7 +68,8 @@ def _run_section(report) -> str:
         status = f", status {report.baseline.run.status}" if report.baseline.run is not None else ""
         items.append(("baseline", f"{report.baseline.label} ({report.baseline.path}{status})"))
     if report.history_folder is not None:
-        items.append(("history", f"{len(report.history)} earlier runs in {report.history_folder}"))
+        count = len(report.history)
+        items.append(("history", f"{count} earlier run{'s' if count != 1 else ''} in {report.history_folder}"))
     rows = "".join(f"<dt>{esc(k)}</dt><dd>{esc(v)}</dd>" for k, v in items if v not in (None, ""))
     engines = current.data.get("engines") or {}
     engine_rows = [("", [esc(key), esc(e.get("engine")), esc(e.get("model")), esc(e.get("device")),

@@ -32,7 +32,8 @@ def render_markdown(report) -> str:
     if report.baseline is not None:
         context.append(f"compared with {escape(report.baseline.label)}")
     if report.history_folder is not None:
-        context.append(f"{len(report.history)} earlier runs in the history")
+        count = len(report.history)
+        context.append(f"{count} earlier run{'s' if count != 1 else ''} in the history")
     lines += ["; ".join(context), ""]
     if report.reasons:
         lines += ["**What regressed**", ""] + [f"- {escape(reason)}" for reason in report.reasons] + [""]

@@ -119,13 +119,13 @@ def speed_plot(gated: list[Gated]) -> Plot | None:
     if not panels:
         return None
     rows = sum(len(items) for _, items in panels)
-    figure = _new_figure(9, 1.2 + 0.45 * rows + 0.8 * len(panels))
+    figure = _new_figure(9, 0.6 + 0.4 * rows + 0.9 * len(panels))
     axes_list = figure.subplots(len(panels), 1, squeeze=False,
                                 gridspec_kw={"height_ratios": [len(items) for _, items in panels]})[:, 0]
     for axes, (title, items) in zip(axes_list, panels):
         labels = [g.id for g in items]
         ratios = [100 * g.metric.value / g.reference for g in items]
-        axes.barh(labels, ratios, color=[_color(g) for g in items])
+        axes.barh(labels, ratios, height=0.5, color=[_color(g) for g in items])
         axes.axvline(100, color="black", linewidth=1)
         for index, g in enumerate(items):
             bound = g.low if g.low is not None else g.high
@@ -135,7 +135,7 @@ def speed_plot(gated: list[Gated]) -> Plot | None:
             axes.annotate(f" {g.metric.value:.4g} vs {g.reference:.4g} {g.metric.unit}", (ratios[index], index),
                           va="center", fontsize=8)
         axes.invert_yaxis()
-        axes.set_xlim(0, max(150, max(ratios) * 1.35))
+        axes.set_xlim(0, max(200, max(ratios) * 1.6))  # room for the value labels
         axes.set_xlabel("% of baseline (dashed: allowed bound)")
         axes.set_title(title, fontsize=10)
     return Plot("Throughput and latency against baseline",
