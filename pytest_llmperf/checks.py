@@ -70,7 +70,10 @@ class Checker:
 
         No baseline yet: the test fails and names the command that records one,
         unless this run is recording baselines (then the verdict is ``new``).
+        The key and tolerance go into the metric's extra, so ``llmperf baselines
+        update`` and ``llmperf report`` can find the baseline later.
         """
+        extra = {**(extra or {}), "baseline_key": dataclasses.asdict(key), "tolerance": tolerance.to_dict()}
         limit = self.store.limit(key, name)
         if self.update:
             self.stage_baseline(key, name, value, unit, higher_is_better, tolerance)

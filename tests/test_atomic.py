@@ -43,3 +43,8 @@ def test_a_failed_write_keeps_the_old_file_and_no_temporary(tmp_path):
         pass
     assert json.loads(target.read_text()) == {"ok": True}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["baseline.json"]
+
+
+def test_written_files_follow_the_umask_not_private(tmp_path):
+    atomic.write_text(tmp_path / "r.json", "{}")
+    assert (tmp_path / "r.json").stat().st_mode & 0o044 == 0o044
