@@ -154,10 +154,14 @@ class TransformersEngine:
         params: GenerationParams,
         on_token: TokenCallback | None = None,
     ) -> list[Generation]:
+        from .. import progress
+
         results: list[Generation | None] = [None] * len(prompts)
-        for batch in length_sorted_batches([len(p) for p in prompts], self.max_batch_size):
-            for index, generation in zip(batch, self._generate_batch([prompts[i] for i in batch], batch, params, on_token)):
-                results[index] = generation
+        with progress.bar(total=len(prompts), description="generate (transformers)", unit="prompt") as bar:
+            for batch in length_sorted_batches([len(p) for p in prompts], self.max_batch_size):
+                for index, generation in zip(batch, self._generate_batch([prompts[i] for i in batch], batch, params, on_token)):
+                    results[index] = generation
+                bar.update(len(batch))
         return results  # type: ignore[return-value]
 
     def _generate_batch(self, prompts, indices, params: GenerationParams, on_token):
