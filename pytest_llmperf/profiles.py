@@ -62,6 +62,7 @@ class RougeSection:
 @dataclasses.dataclass(frozen=True)
 class MmluSection:
     shots: int = 5
+    """Few-shot examples from the dev split before each test question (MMLU: 5)."""
     modes: list[str] = dataclasses.field(default_factory=lambda: ["loglikelihood", "argmax"])
     """``loglikelihood`` (lm-eval: compare log P of " A".." D") and/or ``argmax`` (FlagPerf: argmax over the vocabulary)."""
     target_accuracy: float = 0.0
@@ -70,15 +71,20 @@ class MmluSection:
     """Baseline mode: allowed drop in accuracy points."""
     max_length: int = 2048
     """Prompt length limit; shots are dropped (last first) until the prompt fits."""
+    subjects: list[str] = dataclasses.field(default_factory=list)
+    """Subjects to ask (names as in the files, e.g. ``astronomy``); empty = all."""
 
 
 @dataclasses.dataclass(frozen=True)
 class LogitsSection:
     prompts: int = 4
+    """How many prompts of the fixed set (suites/accuracy/prompts.py) to compare."""
     positions: int = 4
     """K: generated positions compared per prompt."""
     atol: float = 5e-3
+    """np.allclose absolute tolerance (the contest's 5e-3)."""
     rtol: float = 1e-5
+    """np.allclose relative tolerance (the contest's 1e-5)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -97,6 +103,10 @@ class ScenarioSection:
     """p99 TPOT limit (0 = none)."""
     performance_sample_count: int = 0
     """Samples loaded in the QSL for performance runs; 0 = the dataset size."""
+    target_latency_percentile: float = 0.99
+    """Server/Interactive: the percentile LoadGen's latency constraints and early stopping judge (MLPerf: 0.99)."""
+    max_duration_ms: int = 0
+    """0 = no limit."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -108,11 +118,14 @@ class LoadgenSection:
     sample_concatenate_permutation: bool = True
     """MLPerf llama2-70b sets it; TEST06 turns it off."""
     qsl_rng_seed: int = 0
+    """LoadGen's own default is 0; the mlperf-* profiles carry the round's values from mlperf.conf."""
     sample_index_rng_seed: int = 0
     schedule_rng_seed: int = 0
-    """0 = LoadGen's defaults for the current round."""
     user_conf: str = ""
-    """A ``user.conf`` to apply on top (read once, in its own process)."""
+    """A ``user.conf`` to apply on top, as LoadGen reads it (its built-in mlperf.conf for ``mlperf_model``
+    first, then the file); read in a child process, since LoadGen accepts only one config per process."""
+    mlperf_model: str = "llama2-70b"
+    """The model name ``user_conf`` keys are looked up under (``model.scenario.key``)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -125,10 +138,16 @@ class PerformanceSection:
 
 @dataclasses.dataclass(frozen=True)
 class Test06Section:
+    """The audit run of MLPerf's TEST06 (performance mode with accuracy logging, min_duration 0)."""
+
     min_query_count: int = 100
+    """Queries (Server) or samples in the one query (Offline); MLPerf's audit.config: 100."""
     accuracy_log_sampling_target: int = 100
+    """Responses LoadGen aims to log; MLPerf's audit.config: 100."""
     accuracy_log_rng_seed: int = 720381539243781796
     """The seed of MLPerf's TEST06 audit.config."""
+    target_qps: float = 0.0
+    """Server/Interactive arrival rate of the audit run; 0 = the scenario's target_qps."""
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,0 +1,171 @@
+"""Run one LoadGen test over an engine and keep everything needed to re-score it.
+
+The call other suites make (the accuracy suite's ROUGE run, for example)::
+
+    from pytest_llmperf.loadgen import read_accuracy_log, run_loadgen
+
+    run = run_loadgen(
+        engine,                                  # any engines.Engine
+        [sample.tok_input for sample in samples],  # prompts as token ids; qsl_idx i is prompts[i]
+        "Offline", "AccuracyOnly",               # scenario: Offline | Server | Interactive
+                                                 # mode: AccuracyOnly | PerformanceOnly | TEST06
+        llmperf_profile,                         # a Profile (or RunSettings from settings.run_settings)
+        llmperf_session.test_dir(request.node.nodeid),
+        metadata={"model": str(llmperf_session.model.path), "tokenizer": str(llmperf_session.model.path),
+                  "dataset": "embedded"},        # what re-scoring needs; written to run.json
+    )
+    outputs = read_accuracy_log(run.accuracy_log)  # every sample, in AccuracyOnly mode
+
+The folder then holds LoadGen's ``mlperf_log_summary.txt``,
+``mlperf_log_detail.txt`` and ``mlperf_log_accuracy.json`` plus ``run.json``
+(model, tokenizer, dataset, scenario, mode, every setting, engine, LoadGen
+version, what the SUT saw).  If the engine raises, every issued query is still
+completed so LoadGen can finish, run.json records the error, and
+``EngineError`` is raised with the engine's message.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from importlib import metadata as importlib_metadata
+from pathlib import Path
+from typing import Any, Sequence
+
+from .. import atomic
+from ..engines import Engine, GenerationParams
+from ..errors import EngineError, UsageError
+from ..profiles import Profile
+from .accuracy_log import ACCURACY_LOG
+from .detail import DETAIL_LOG, LoadgenDetail, read_detail
+from .settings import RunSettings, run_settings, test_settings
+from .summary import SUMMARY_LOG, LoadgenSummary, read_summary
+from .sut import SutStats, offline_sut, server_sut
+
+RUN_FILE = "run.json"
+#: Never present: LoadGen would apply an ``audit.config`` found in the working
+#: directory on top of our settings; runs here set audit fields themselves.
+_NO_AUDIT_CONFIG = "llmperf-no-audit.config"
+
+
+@dataclasses.dataclass(frozen=True)
+class LoadgenRun:
+    """A finished LoadGen run and where its files are."""
+
+    folder: Path
+    settings: RunSettings
+    summary: LoadgenSummary | None
+    """None for AccuracyOnly runs (LoadGen reports no performance then)."""
+    detail: LoadgenDetail
+    stats: SutStats
+    seconds: float
+    """Wall time of the LoadGen test, issue to last completion and log flush."""
+
+    @property
+    def accuracy_log(self) -> Path:
+        return self.folder / ACCURACY_LOG
+
+    @property
+    def summary_log(self) -> Path:
+        return self.folder / SUMMARY_LOG
+
+    @property
+    def detail_log(self) -> Path:
+        return self.folder / DETAIL_LOG
+
+    @property
+    def run_file(self) -> Path:
+        return self.folder / RUN_FILE
+
+    @property
+    def valid(self) -> bool:
+        return bool(self.summary and self.summary.valid)
+
+
+def run_loadgen(engine: Engine, prompts: Sequence[Sequence[int]], scenario: str, mode: str,
+                settings: Profile | RunSettings, out_dir: str | Path, metadata: dict[str, Any] | None = None) -> LoadgenRun:
+    """Run LoadGen ``scenario`` in ``mode`` over ``prompts``; logs and run.json go to ``out_dir``."""
+    import mlperf_loadgen as lg
+
+    run = run_settings(settings, scenario, mode) if isinstance(settings, Profile) else settings
+    if (run.scenario, run.mode) != (scenario, mode):
+        raise UsageError("run_loadgen", f"settings are for {run.scenario} {run.mode}, not {scenario} {mode}",
+                         "build them with settings.run_settings(profile, scenario, mode)")
+    if not prompts:
+        raise UsageError("run_loadgen", "no prompts given", "pass at least one prompt (a list of token ids)")
+    folder = Path(out_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    for stale in (RUN_FILE, SUMMARY_LOG, DETAIL_LOG, ACCURACY_LOG):
+        (folder / stale).unlink(missing_ok=True)
+    record = _run_record(engine, run, len(prompts), metadata or {})
+    atomic.write_json(folder / RUN_FILE, record)
+
+    params = GenerationParams(max_new_tokens=run.max_new_tokens, min_new_tokens=run.min_new_tokens)
+    if run.loadgen_scenario == "Offline":
+        sut = offline_sut(engine, prompts, params, run.use_token_latencies)
+    else:
+        sut = server_sut(engine, prompts, params, run.max_batch_size, run.use_token_latencies)
+    performance_count = min(run.performance_sample_count or len(prompts), len(prompts))
+    log_settings = lg.LogSettings()
+    log_settings.log_output.outdir = str(folder)
+    log_settings.log_output.copy_summary_to_stdout = False
+    log_settings.enable_trace = False
+    lg_sut = lg.ConstructSUT(sut.issue_query, sut.flush_queries)
+    # Prompts live in memory: loading and unloading samples costs nothing.
+    lg_qsl = lg.ConstructQSL(len(prompts), performance_count, _no_op, _no_op)
+    start = time.perf_counter()
+    try:
+        lg.StartTestWithLogSettings(lg_sut, lg_qsl, test_settings(run), log_settings,
+                                    str(folder / _NO_AUDIT_CONFIG))
+    finally:
+        seconds = time.perf_counter() - start
+        sut.stop()
+        lg.DestroyQSL(lg_qsl)
+        lg.DestroySUT(lg_sut)
+
+    detail = read_detail(folder)
+    summary = read_summary(folder) if run.loadgen_mode == "PerformanceOnly" else None
+    record.update(
+        finished=_now(), seconds=round(seconds, 3), stats=sut.stats.to_dict(),
+        result=None if summary is None else ("VALID" if summary.valid else "INVALID"),
+        loadgen_errors=[r.describe() for r in detail.errors],
+    )
+    atomic.write_json(folder / RUN_FILE, record)
+    if sut.stats.engine_error:
+        raise EngineError(
+            f"engine {engine.info.engine!r} failed during the LoadGen {scenario} {mode} run: "
+            f"{sut.stats.engine_error} (every issued query was completed so LoadGen could finish; logs in {folder})"
+        )
+    return LoadgenRun(folder, run, summary, detail, sut.stats, seconds)
+
+
+def _no_op(_samples) -> None:
+    return None
+
+
+def _now() -> str:
+    from ..results import now_iso
+
+    return now_iso()
+
+
+def _run_record(engine: Engine, run: RunSettings, prompt_count: int, metadata: dict[str, Any]) -> dict[str, Any]:
+    try:
+        loadgen_version = importlib_metadata.version("mlcommons-loadgen")
+    except importlib_metadata.PackageNotFoundError:
+        loadgen_version = None
+    return {
+        "schema": 1,
+        "model": metadata.get("model"),
+        "tokenizer": metadata.get("tokenizer"),
+        "dataset": metadata.get("dataset"),
+        "metadata": metadata,
+        "scenario": run.scenario,
+        "mode": run.mode,
+        "prompts": prompt_count,
+        "settings": run.to_dict(),
+        "engine": dataclasses.asdict(engine.info),
+        "loadgen_version": loadgen_version,
+        "started": _now(),
+        "finished": None,
+    }
