@@ -30,7 +30,8 @@ from .errors import EngineError
 
 #: Small, CPU-friendly defaults for the embedded model (see docs/engines.md).
 SERVER_MODULES = ("vllm.entrypoints.launchers.api_server.entry", "vllm.entrypoints.openai.api_server")
-CPU_ARGS = ("--enforce-eager", "--kv-cache-memory-bytes", str(512 << 20), "--max-model-len", "2048")
+CPU_ARGS = ("--enforce-eager", "--dtype", "float32", "--kv-cache-memory-bytes", str(512 << 20),
+            "--max-model-len", "2048")
 
 
 @dataclasses.dataclass(frozen=True)

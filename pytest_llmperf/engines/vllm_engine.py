@@ -64,8 +64,9 @@ def engine_arguments(options: EngineOptions) -> dict[str, Any]:
         "max_logprobs": DEFAULT_TOP_K,
         "disable_log_stats": True,
     }
-    if options.dtype != "auto":
-        arguments["dtype"] = options.dtype
+    # The package's convention (float32 on CPU, bfloat16 on accelerators) rather than the checkpoint's
+    # dtype: on CPU, bfloat16 vLLM is not batch-invariant (batched and single prompts diverge at near-ties).
+    arguments["dtype"] = options.resolved_dtype()
     if options.device == "cpu":
         arguments.update(CPU_DEFAULTS)
     arguments.update(settings)
