@@ -1,0 +1,240 @@
+"""MMLU accuracy through the engine interface, in the two ways the field scores it.
+
+* ``loglikelihood`` (lm-eval): the context is the prompt ending in ``Answer:``,
+  the continuations are `` A``.. `` D``; the answer is the continuation with the
+  highest log-probability.  Text is encoded without special tokens and each
+  continuation is split off the encoded ``context + continuation``, as lm-eval's
+  Hugging Face backend does.
+* ``argmax`` (FlagPerf's llama2-7b MMLU case): one forward pass over the prompt
+  (encoded with the tokenizer's defaults, BOS included where it adds one), the
+  argmax over the whole vocabulary at the last position, and a hit only when
+  that token is the answer letter.  FlagPerf compares with the letter encoded
+  on its own (after the BOS); for SentencePiece vocabularies that is the same
+  token as `` A``, for byte-level BPE vocabularies it is not, so both the bare
+  and the space-prefixed single-token forms count.  Any other token (another
+  letter, a newline, a word) is a miss.
+
+Accuracy is micro-averaged over all questions, in percent, with a per-subject table.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any, Sequence
+
+from .. import atomic
+from ..baselines import BaselineKey, Tolerance
+from ..datasets.mmlu import LETTERS, MmluPrompt
+from ..errors import UsageError
+from ..gates import Limit
+
+MODES = ("loglikelihood", "argmax")
+UNIT = "%"
+PROFILE_FLAG = "--llmperf-profile"
+
+
+@dataclasses.dataclass(frozen=True)
+class MmluPrediction:
+    """The engine's answer to one question."""
+
+    subject: str
+    """The question's subject."""
+    origin: str
+    """File and row of the question."""
+    answer: str
+    """The correct letter."""
+    predicted: str | None
+    """The letter the engine chose; None when the argmax token is no answer letter."""
+    shots: int
+    """Few-shot examples in its prompt."""
+    detail: dict[str, Any]
+    """Mode-specific evidence: log-probabilities per letter, or the argmax token."""
+
+    @property
+    def correct(self) -> bool:
+        return self.predicted == self.answer
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**dataclasses.asdict(self), "correct": self.correct}
+
+
+@dataclasses.dataclass(frozen=True)
+class MmluScore:
+    """Accuracy of one mode over a set of predictions."""
+
+    mode: str
+    """``loglikelihood`` or ``argmax``."""
+    correct: int
+    """Questions answered correctly."""
+    total: int
+    """Questions asked."""
+    per_subject: dict[str, dict[str, float]]
+    """Subject -> {correct, total, accuracy (percent)}."""
+
+    @property
+    def accuracy(self) -> float:
+        """Micro-averaged accuracy in percent."""
+        return 100.0 * self.correct / self.total if self.total else float("nan")
+
+    def table(self) -> str:
+        """The per-subject table as Markdown."""
+        lines = ["| subject | correct | total | accuracy % |", "|---|---:|---:|---:|"]
+        for subject, row in self.per_subject.items():
+            lines.append(f"| {subject} | {row['correct']} | {row['total']} | {row['accuracy']:.1f} |")
+        lines.append(f"| **all (micro)** | {self.correct} | {self.total} | {self.accuracy:.1f} |")
+        return "\n".join(lines)
+
+
+def summarize(mode: str, predictions: Sequence[MmluPrediction]) -> MmluScore:
+    per_subject: dict[str, dict[str, float]] = {}
+    for prediction in predictions:
+        row = per_subject.setdefault(prediction.subject, {"correct": 0, "total": 0})
+        row["total"] += 1
+        row["correct"] += int(prediction.correct)
+    for row in per_subject.values():
+        row["accuracy"] = 100.0 * row["correct"] / row["total"]
+    correct = sum(int(p.correct) for p in predictions)
+    return MmluScore(mode, correct, len(predictions), dict(sorted(per_subject.items())))
+
+
+# -- tokenization ---------------------------------------------------------------
+
+def _encode(tokenizer, text: str, special_tokens: bool) -> list[int]:
+    return [int(t) for t in tokenizer(text, add_special_tokens=special_tokens)["input_ids"]]
+
+
+def encode_pair(tokenizer, context: str, continuation: str) -> tuple[list[int], list[int]]:
+    """lm-eval's split: trailing spaces move to the continuation; the continuation's
+    tokens are what encoding the whole adds after the encoded context."""
+    stripped = context.rstrip()
+    continuation = context[len(stripped):] + continuation
+    whole = _encode(tokenizer, stripped + continuation, False)
+    context_ids = _encode(tokenizer, stripped, False)
+    return context_ids, whole[len(context_ids):]
+
+
+def answer_token_ids(tokenizer) -> dict[str, frozenset[int]]:
+    """Token ids that count as each answer letter in ``argmax`` mode."""
+    special = set(getattr(tokenizer, "all_special_ids", ()) or ())
+    accepted: dict[str, frozenset[int]] = {}
+    for letter in LETTERS:
+        ids = set()
+        alone = [t for t in _encode(tokenizer, letter, True) if t not in special]
+        if alone:
+            ids.add(alone[0])
+        spaced = _encode(tokenizer, " " + letter, False)
+        if len(spaced) == 1:
+            ids.add(spaced[0])
+        accepted[letter] = frozenset(ids)
+    seen: set[int] = set()
+    for letter, ids in accepted.items():
+        if not ids or ids & seen:
+            raise ValueError(f"the tokenizer has no token of its own for answer letter {letter!r}")
+        seen |= ids
+    return accepted
+
+
+def prompt_token_count(tokenizer):
+    """The length function used to fit prompts (FlagPerf counts with the tokenizer's defaults)."""
+    return lambda text: len(_encode(tokenizer, text, True))
+
+
+# -- scoring ----------------------------------------------------------------------
+
+def score_loglikelihood(engine, tokenizer, prompts: Sequence[MmluPrompt]) -> list[MmluPrediction]:
+    """lm-eval's scoring: the letter whose `` X`` continuation is most likely."""
+    requests = []
+    for prompt in prompts:
+        for letter in LETTERS:
+            requests.append(encode_pair(tokenizer, prompt.text, " " + letter))
+    results = engine.loglikelihood(requests)
+    predictions = []
+    for index, prompt in enumerate(prompts):
+        scores = [results[index * len(LETTERS) + k][0] for k in range(len(LETTERS))]
+        best = max(range(len(LETTERS)), key=lambda k: (scores[k], -k))  # first of equals, as argmax
+        predictions.append(MmluPrediction(
+            subject=prompt.question.subject, origin=prompt.question.origin, answer=prompt.question.answer_letter,
+            predicted=LETTERS[best], shots=prompt.shots,
+            detail={"logprobs": dict(zip(LETTERS, (round(float(s), 6) for s in scores)))},
+        ))
+    return predictions
+
+
+def score_argmax(engine, tokenizer, prompts: Sequence[MmluPrompt]) -> list[MmluPrediction]:
+    """FlagPerf's scoring: argmax over the vocabulary at the prompt's last position."""
+    letters = answer_token_ids(tokenizer)
+    letter_of = {token: letter for letter, ids in letters.items() for token in ids}
+    predictions = []
+    for prompt in prompts:
+        ids = _encode(tokenizer, prompt.text, True)
+        answer_id = min(letters[prompt.question.answer_letter])
+        # The path's first row scores the token after the prompt: exactly the last-position logits.
+        scored = engine.score_path(ids, [answer_id])
+        row = scored.values[0]
+        token = int(row.argmax())
+        predictions.append(MmluPrediction(
+            subject=prompt.question.subject, origin=prompt.question.origin, answer=prompt.question.answer_letter,
+            predicted=letter_of.get(token), shots=prompt.shots,
+            detail={"argmax_token_id": token, "argmax_token": tokenizer.decode([token]), "space": scored.space},
+        ))
+    return predictions
+
+
+def score(mode: str, engine, tokenizer, prompts: Sequence[MmluPrompt]) -> list[MmluPrediction]:
+    if mode == "loglikelihood":
+        return score_loglikelihood(engine, tokenizer, prompts)
+    if mode == "argmax":
+        return score_argmax(engine, tokenizer, prompts)
+    raise ValueError(f"unknown MMLU mode {mode!r}; known: {', '.join(MODES)}")
+
+
+# -- gates --------------------------------------------------------------------------
+
+def metric_name(mode: str) -> str:
+    return f"mmlu.accuracy.{mode}"
+
+
+def check_section(profile) -> None:
+    """Reject an ``[mmlu]`` table that cannot be run, naming the file and key."""
+    section, where = profile.mmlu, profile.source or profile.name
+    unknown = [mode for mode in section.modes if mode not in MODES]
+    if unknown or not section.modes:
+        raise UsageError(f"{where}: mmlu.modes = {section.modes!r}", "names no known scoring mode",
+                         f"use one or both of: {', '.join(MODES)}")
+    if section.shots < 0 or section.max_length < 2:
+        raise UsageError(f"{where}: mmlu.shots = {section.shots}, max_length = {section.max_length}",
+                         "need shots >= 0 and max_length >= 2", "MMLU uses shots = 5, max_length = 2048")
+    if not 0 <= section.target_accuracy <= 1 or section.tolerance_points < 0:
+        raise UsageError(f"{where}: mmlu.target_accuracy = {section.target_accuracy:g}",
+                         "must be a fraction in 0..1 (0 = use the baseline), with tolerance_points >= 0",
+                         "write e.g. target_accuracy = 0.458 for 45.8%")
+
+
+def target_limit(profile) -> Limit | None:
+    """The published accuracy to reach (``mmlu.target_accuracy``), or None for baseline mode."""
+    target = profile.mmlu.target_accuracy
+    if target <= 0:
+        return None
+    return Limit.at_least(100.0 * target, reference=100.0 * target,
+                          source=f"{profile.name}: mmlu.target_accuracy = {target:g}", flag=PROFILE_FLAG)
+
+
+def record(check, profile, result: MmluScore, *, baseline_key: BaselineKey, engine: str | None,
+           extra: dict[str, Any] | None = None) -> None:
+    """Gate ``result`` on the profile's target, or on the baseline within ``tolerance_points``."""
+    name = metric_name(result.mode)
+    extra = {"mode": result.mode, "correct": result.correct, "questions": result.total,
+             "per_subject": result.per_subject, **(extra or {})}
+    limit = target_limit(profile)
+    if limit is not None:
+        check.against(name, result.accuracy, UNIT, True, limit, engine=engine, extra=extra)
+    else:
+        check.against_baseline(baseline_key, name, result.accuracy, UNIT, True,
+                               Tolerance(absolute=profile.mmlu.tolerance_points), engine=engine, extra=extra)
+
+
+def write_predictions(path: Path, predictions: Sequence[MmluPrediction]) -> None:
+    """One JSON line per question: what was asked, answered and expected."""
+    atomic.write_text(path, "".join(json.dumps(p.to_dict(), sort_keys=True) + "\n" for p in predictions))
