@@ -78,7 +78,7 @@ class MmluSection:
 @dataclasses.dataclass(frozen=True)
 class LogitsSection:
     prompts: int = 4
-    """How many prompts of the fixed set (suites/accuracy/prompts.py) to compare."""
+    """How many prompts of the fixed set (suites/accuracy/logits_prompts.py) to compare."""
     positions: int = 4
     """K: generated positions compared per prompt."""
     atol: float = 5e-3
