@@ -38,7 +38,7 @@ from ..errors import EngineError, UsageError
 from ..profiles import Profile
 from .accuracy_log import ACCURACY_LOG
 from .detail import DETAIL_LOG, LoadgenDetail, read_detail
-from .settings import RunSettings, run_settings, test_settings
+from .settings import RunSettings, run_settings, to_test_settings
 from .summary import SUMMARY_LOG, LoadgenSummary, read_summary
 from .sut import SutStats, offline_sut, server_sut
 
@@ -115,7 +115,7 @@ def run_loadgen(engine: Engine, prompts: Sequence[Sequence[int]], scenario: str,
     lg_qsl = lg.ConstructQSL(len(prompts), performance_count, _no_op, _no_op)
     start = time.perf_counter()
     try:
-        lg.StartTestWithLogSettings(lg_sut, lg_qsl, test_settings(run), log_settings,
+        lg.StartTestWithLogSettings(lg_sut, lg_qsl, to_test_settings(run), log_settings,
                                     str(folder / _NO_AUDIT_CONFIG))
     finally:
         seconds = time.perf_counter() - start

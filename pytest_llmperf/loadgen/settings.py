@@ -143,13 +143,15 @@ def run_settings(profile: Profile, scenario: str, mode: str) -> RunSettings:
     user_conf_values: dict[str, Any] = {}
     if loadgen.user_conf:
         scenario_name = "Offline" if scenario == "Offline" else "Server"
-        user_conf_values = read_user_conf(loadgen.user_conf, loadgen.mlperf_model, scenario_name)
+        # MLPerf names the interactive variant as a model of its own (llama2-70b-interactive).
+        model = f"{loadgen.mlperf_model}-interactive" if scenario == "Interactive" else loadgen.mlperf_model
+        user_conf_values = read_user_conf(loadgen.user_conf, model, scenario_name)
         notes.append(f"user.conf {loadgen.user_conf} applied on top of the profile "
                      f"({len(user_conf_values)} fields: {', '.join(sorted(user_conf_values)) or 'none'})")
     return RunSettings(**values, user_conf=loadgen.user_conf, user_conf_values=user_conf_values, notes=tuple(notes))
 
 
-def test_settings(run: RunSettings):
+def to_test_settings(run: RunSettings):
     """A ``mlperf_loadgen.TestSettings`` with every field set from ``run``."""
     import mlperf_loadgen as lg
 
