@@ -85,6 +85,10 @@ class LogitsSection:
     """np.allclose absolute tolerance (the contest's 5e-3)."""
     rtol: float = 1e-5
     """np.allclose relative tolerance (the contest's 1e-5)."""
+    reference: str = ""
+    """A logits baseline folder to compare with instead of the engine's own (absolute, or relative to
+    ``--llmperf-baselines``), e.g. ``smollm2-135m-instruct/cpu/transformers-float32/logits``; engines that
+    return only log-probabilities cannot record logits, so they need one."""
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,5 +1,6 @@
-"""The logits suite end to end on the real engine: record, pass, then go red on a perturbed,
-pickled or missing baseline (each message names the file or the command that records one)."""
+"""The logits suite end to end on the real engine: record, pass (also through [logits] reference),
+then go red on a perturbed, pickled or missing baseline (each message names the file or the
+command that records one)."""
 
 import io
 import pickle
@@ -11,11 +12,11 @@ SUITE = Path(__file__).resolve().parents[1] / "suites" / "accuracy"
 ARRAYS = Path("smollm2-135m-instruct") / "cpu" / "transformers-float32" / "logits"
 
 
-def _run(pytester, *args):
+def _run(pytester, *args, baselines="baselines"):
     # A process per run: torch cannot be imported twice into one interpreter, which an in-process run would do.
     return pytester.runpytest_subprocess("-m", "cpu", "--llmperf-device", "cpu", "-p", "no:randomly",
-                              "--llmperf-baselines", str(pytester.path / "baselines"),
-                              "--llmperf-out", str(pytester.path / "out"), *args)
+                                         "--llmperf-baselines", str(pytester.path / baselines),
+                                         "--llmperf-out", str(pytester.path / "out"), *args)
 
 
 def test_logits_suite_records_then_fails_on_bad_baselines(pytester):
@@ -30,6 +31,11 @@ def test_logits_suite_records_then_fails_on_bad_baselines(pytester):
     assert np.load(folder / "sky-blue.npy").shape == (4, 49152)
 
     _run(pytester).assert_outcomes(passed=1)
+
+    # Another baselines folder without logits of its own, pointed at the recorded ones by the profile.
+    pytester.path.joinpath("reference.toml").write_text(f'[logits]\nreference = "{folder}"\n')
+    _run(pytester, "--llmperf-profile", str(pytester.path / "reference.toml"),
+         baselines="empty").assert_outcomes(passed=1)
 
     target = folder / "sky-blue.npy"
     original = target.read_bytes()

@@ -275,6 +275,10 @@ def build_manifest(engine_info, prompts: Sequence[LogitsPrompt], paths: Sequence
 
 # -- the two things a run does ----------------------------------------------------
 
+class LogprobsOnly(EngineError):
+    """The engine returns log-probabilities, so it cannot record a logits baseline."""
+
+
 def record(engine, prompts: Sequence[LogitsPrompt], positions: int, out: Path,
            git_commit: str | None = None) -> dict[str, Any]:
     """Generate K greedy tokens per prompt, score that path, write arrays and manifest into ``out``."""
@@ -290,8 +294,9 @@ def record(engine, prompts: Sequence[LogitsPrompt], positions: int, out: Path,
                               f"{prompt.id!r}; {positions} are needed for a logits baseline")
         scored = engine.score_path(list(prompt.token_ids), path)
         if scored.space != "logits":
-            raise EngineError(f"engine {engine.info.engine} returns {scored.space}, not logits; record logits "
-                              "baselines with an engine that exposes them (transformers)")
+            raise LogprobsOnly(f"engine {engine.info.engine} returns {scored.space}, not logits, so it cannot record "
+                               "a logits baseline; record one with the transformers engine and point [logits] "
+                               "reference in the profile at its folder")
         paths.append(path)
         arrays.append(np.asarray(scored.values, dtype=np.float32))
     for prompt, values in zip(prompts, arrays):

@@ -4,11 +4,14 @@
 that path and stages one float32 ``.npy`` per prompt plus ``manifest.json``
 (written under the baseline key's folder only if the whole run passes).  A
 normal run scores the recorded path teacher-forced and compares with
-``np.allclose`` (``[logits] atol, rtol`` in the profile).
+``np.allclose`` (``[logits] atol, rtol`` in the profile).  ``[logits]
+reference`` compares with another folder instead, e.g. an engine that returns
+only log-probabilities against the transformers engine's logits.
 """
 
 from pathlib import Path
 
+import pytest
 from logits_prompts import logits_prompts
 
 from pytest_llmperf.baselines import UPDATE_FLAG, Tolerance
@@ -23,36 +26,39 @@ def test_logits_match_baseline(llmperf_engine, llmperf_session, llmperf_profile,
     prompts = logits_prompts(session.tokenizer, section.prompts, llmperf_profile.source or llmperf_profile.name)
     key = session.baseline_key(engine)
     relative = key.arrays_dir(Path()) / logits.FOLDER
-    folder = session.baselines.root / relative
+    folder = session.baselines.root / (section.reference or relative)
     engine_key = llmperf_check.engine(engine)
     command = f"pytest {request.node.nodeid.split('[')[0]} -m {engine.info.device} {UPDATE_FLAG}"
 
-    if session.settings.update_baselines:
+    if session.settings.update_baselines and not section.reference:
         out = session.test_dir(request.node.nodeid) / logits.FOLDER
-        with session.timed("score"):
-            manifest = logits.record(engine, prompts, section.positions, out, git_commit())
+        try:
+            with session.timed("score"):
+                manifest = logits.record(engine, prompts, section.positions, out, git_commit())
+        except logits.LogprobsOnly as exc:
+            pytest.skip(str(exc))  # recording the other suites' baselines must not hinge on it
         names = [logits.MANIFEST] + [entry["file"] for entry in manifest["prompts"]]
         llmperf_check.stage_baseline(key, "logits.baseline_prompts", len(prompts), "prompts", None, Tolerance(),
                                      files={str(relative / name): str(out / name) for name in names})
         llmperf_check.info("logits.baseline_prompts", len(prompts), "prompts", engine=engine_key,
                            extra={"folder": str(folder), "positions": section.positions, "staged_from": str(out)})
+        llmperf_check.verify()
+        return
+
+    fix = ("set [logits] reference to a recorded folder" if section.reference
+           else f"record it again with: {command}")
+    try:
+        baseline = logits.LogitsBaseline.read(folder, fix)
+        with session.timed("score"):
+            results = logits.check(engine, baseline, prompts, section.positions, section.atol, section.rtol, fix)
+    except FileNotFoundError:
+        where = f"{folder / logits.MANIFEST}"
+        llmperf_check.fail(f"logits: no baseline in {where}; " + (
+            f"fix [logits] reference = {section.reference!r} in {llmperf_profile.source or llmperf_profile.name}"
+            if section.reference else
+            f"record one with: {command} (or set [logits] reference to another engine's logits folder)"))
+    except LlmperfError as exc:
+        llmperf_check.fail(f"logits: {exc}")
     else:
-        fix = f"record it again with: {command}"
-        try:
-            baseline = logits.LogitsBaseline.read(folder, fix)
-        except FileNotFoundError:
-            baseline = None
-            llmperf_check.fail(f"logits: no baseline in {folder / logits.MANIFEST}; record one with: {command}")
-        except LlmperfError as exc:
-            baseline = None
-            llmperf_check.fail(f"logits: {exc}")
-        if baseline is not None:
-            try:
-                with session.timed("score"):
-                    results = logits.check(engine, baseline, prompts, section.positions, section.atol,
-                                           section.rtol, fix)
-            except LlmperfError as exc:
-                llmperf_check.fail(f"logits: {exc}")
-            else:
-                logits.gate(llmperf_check, llmperf_profile, results, engine=engine_key)
+        logits.gate(llmperf_check, llmperf_profile, results, engine=engine_key)
     llmperf_check.verify()
