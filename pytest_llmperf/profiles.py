@@ -138,6 +138,8 @@ class PerformanceSection:
     """New baselines: allowed relative drop in tokens/s and samples/s."""
     latency_tolerance: float = 0.5
     """New baselines: allowed relative rise in TTFT/TPOT p99."""
+    max_new_tokens: int = 0
+    """Generated tokens per sample in LoadGen performance and TEST06 runs; 0 = generation.max_new_tokens."""
 
 
 @dataclasses.dataclass(frozen=True)

@@ -65,6 +65,7 @@ class RunSettings:
     """TEST06: responses to log in performance mode (0 otherwise)."""
     accuracy_log_rng_seed: int
     max_new_tokens: int
+    """generation.max_new_tokens, or performance.max_new_tokens in performance and TEST06 runs."""
     min_new_tokens: int
     """Raised to 2 when token latencies are measured (LoadGen rejects 1-token responses)."""
     max_batch_size: int
@@ -131,6 +132,15 @@ def run_settings(profile: Profile, scenario: str, mode: str) -> RunSettings:
         max_new_tokens=generation.max_new_tokens, min_new_tokens=min_new_tokens,
         max_batch_size=generation.max_batch_size,
     )
+    if mode != "AccuracyOnly" and profile.performance.max_new_tokens > 0:
+        # Performance runs may generate shorter answers than accuracy runs (small CPUs).
+        values["max_new_tokens"] = profile.performance.max_new_tokens
+        values["min_new_tokens"] = min(min_new_tokens, profile.performance.max_new_tokens)
+        if values["max_new_tokens"] < values["min_new_tokens"] or (
+                loadgen.use_token_latencies and values["max_new_tokens"] < MIN_TOKENS_WITH_TOKEN_LATENCIES):
+            raise UsageError(f"{where}: performance.max_new_tokens = {profile.performance.max_new_tokens}",
+                             "LoadGen needs at least 2 output tokens per sample to measure token latencies",
+                             "set performance.max_new_tokens >= 2, or 0 to use generation.max_new_tokens")
     if mode == "TEST06":
         audit = profile.compliance.test06
         # MLPerf's compliance/TEST06/audit.config, field for field.

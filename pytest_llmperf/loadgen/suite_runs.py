@@ -1,0 +1,98 @@
+"""LoadGen runs as the suites use them: prompts from the profile, one run per
+(engine, scenario, mode) per process, shared between the tests that judge it.
+
+The performance tests and the compliance validity tests judge the same runs;
+whichever test comes first runs LoadGen (its logs go to that test's folder),
+the others reuse the result and say so.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from ..engines import Engine
+from ..session import LlmperfSession
+from .runner import LoadgenRun, run_loadgen
+
+
+@dataclasses.dataclass(frozen=True)
+class SuiteRun:
+    run: LoadgenRun
+    owner: str
+    """Node id of the test that ran LoadGen."""
+    reused: bool
+    """True when this test reuses a run another test made."""
+
+
+def openorca_prompts(session: LlmperfSession) -> tuple[list[list[int]], str]:
+    """The profile's OpenOrca prompts (token ids) and the dataset they came from."""
+    from ..datasets.openorca import load_openorca
+
+    def load():
+        datasets = session.profile.datasets
+        table = load_openorca(datasets.openorca, session.tokenizer, session.samples(), datasets.allow_pickle)
+        return [list(p) for p in table.prompts], str(table.path)
+
+    return session.shared(("openorca-prompts", session.profile.datasets.openorca, session.samples()), load)
+
+
+def scenario_run(session: LlmperfSession, engine: Engine, scenario: str, mode: str, nodeid: str) -> SuiteRun:
+    """The LoadGen run of ``scenario`` / ``mode`` on ``engine``, made once per process."""
+    key = ("loadgen-run", engine.info.engine, engine.info.device, scenario, mode)
+    made: list[bool] = []
+
+    def make() -> tuple[LoadgenRun, str]:
+        made.append(True)
+        prompts, dataset = openorca_prompts(session)
+        warm_up(session, engine, prompts)
+        folder = session.test_dir(nodeid)
+        metadata = {"model": str(session.model.path), "tokenizer": str(session.model.path), "dataset": dataset,
+                    "model_name": session.model.name, "profile": session.profile.source or session.profile.name,
+                    "test": nodeid}
+        with session.timed("generate"):
+            run = run_loadgen(engine, prompts, scenario, mode, session.profile, folder, metadata)
+        return run, nodeid
+
+    run, owner = session.shared(key, make)
+    return SuiteRun(run, owner, reused=not made)
+
+
+def warm_up(session: LlmperfSession, engine: Engine, prompts: list[list[int]]) -> None:
+    """One tiny generate per engine, so one-time start-up costs stay out of LoadGen's numbers."""
+    from ..engines import GenerationParams
+
+    key = ("loadgen-warm-up", engine.info.engine, engine.info.device)
+    session.shared(key, lambda: engine.generate(prompts[:2], GenerationParams(max_new_tokens=2, min_new_tokens=2)))
+
+
+def record_utilization(check, session: LlmperfSession, engine: Engine, prefix: str, run: LoadgenRun,
+                       tokens_per_second: float | None, engine_key: str) -> dict:
+    """Record ``<prefix>.mfu`` and ``<prefix>.mbu`` (None, "n/a", where no peak is known); return them."""
+    from ..metrics.utilization import utilization
+    from ..models import parameter_count
+
+    parameters = session.shared(("parameter-count", str(session.model.path)), lambda: parameter_count(session.model))
+    steps_per_second = None
+    if tokens_per_second and run.stats.tokens:
+        # LoadGen times tokens; decode steps ran over the same span.
+        steps_per_second = tokens_per_second * run.stats.decode_steps / run.stats.tokens
+    found = utilization(engine.info.device_name, parameters, engine.info.dtype, tokens_per_second, steps_per_second)
+    extra = found.extra()
+    check.info(f"{prefix}.mfu", found.mfu, "ratio", True, engine=engine_key, extra=extra)
+    check.info(f"{prefix}.mbu", found.mbu, "ratio", True, engine=engine_key, extra=extra)
+    return {"mfu": found.mfu, "mbu": found.mbu, "utilization_note": found.note}
+
+
+def invalid_run_message(run: LoadgenRun) -> str | None:
+    """One line naming every unmet LoadGen constraint and its advice, or None when VALID."""
+    summary = run.summary
+    if summary is None:
+        return f"LoadGen wrote no performance summary; see {run.summary_log}"
+    if summary.valid:
+        return None
+    unmet = ", ".join(summary.unmet_constraints) or "no constraint line"
+    advice = "; ".join(summary.recommendations + tuple(v for v in summary.early_stopping.values()
+                                                       if v and "unsuccessful" in v.lower()))
+    return (f"LoadGen {run.settings.scenario} result INVALID: not satisfied: {unmet}"
+            f"{' (' + advice + ')' if advice else ''}; see {run.summary_log} and loadgen.{run.settings.scenario.lower()} "
+            f"in the profile ({run.settings.scenario} settings); see --llmperf-profile")
