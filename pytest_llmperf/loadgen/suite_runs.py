@@ -93,6 +93,7 @@ def invalid_run_message(run: LoadgenRun) -> str | None:
     unmet = ", ".join(summary.unmet_constraints) or "no constraint line"
     advice = "; ".join(summary.recommendations + tuple(v for v in summary.early_stopping.values()
                                                        if v and "unsuccessful" in v.lower()))
-    return (f"LoadGen {run.settings.scenario} result INVALID: not satisfied: {unmet}"
-            f"{' (' + advice + ')' if advice else ''}; see {run.summary_log} and loadgen.{run.settings.scenario.lower()} "
-            f"in the profile ({run.settings.scenario} settings); see --llmperf-profile")
+    section = "compliance.test06" if run.settings.mode == "TEST06" else f"loadgen.{run.settings.scenario.lower()}"
+    return (f"LoadGen {run.settings.scenario} result INVALID, not satisfied: {unmet}"
+            f"{' (' + advice + ')' if advice else ''}; see {run.summary_log}; "
+            f"settings: [{section}] of the profile, see --llmperf-profile")
