@@ -81,6 +81,25 @@ class LoadgenRun:
     def valid(self) -> bool:
         return bool(self.summary and self.summary.valid)
 
+    @property
+    def settings_section(self) -> str:
+        """The profile table that configured this run."""
+        return "compliance.test06" if self.settings.mode == "TEST06" else f"loadgen.{self.settings.scenario.lower()}"
+
+    def invalid_message(self) -> str | None:
+        """One line naming every unmet LoadGen constraint and LoadGen's advice; None when VALID."""
+        summary = self.summary
+        if summary is None:
+            return f"LoadGen wrote no performance summary ({self.settings.mode} run); see {self.summary_log}"
+        if summary.valid:
+            return None
+        unmet = ", ".join(summary.unmet_constraints) or "no constraint line"
+        advice = "; ".join(summary.recommendations + tuple(v for v in summary.early_stopping.values()
+                                                           if v and "unsuccessful" in v.lower()))
+        return (f"LoadGen {self.settings.scenario} result INVALID, not satisfied: {unmet}"
+                f"{' (' + advice + ')' if advice else ''}; see {self.summary_log}; "
+                f"settings: [{self.settings_section}] of the profile, see --llmperf-profile")
+
 
 def run_loadgen(engine: Engine, prompts: Sequence[Sequence[int]], scenario: str, mode: str,
                 settings: Profile | RunSettings, out_dir: str | Path, metadata: dict[str, Any] | None = None) -> LoadgenRun:

@@ -82,18 +82,3 @@ def record_utilization(check, session: LlmperfSession, engine: Engine, prefix: s
     check.info(f"{prefix}.mbu", found.mbu, "ratio", True, engine=engine_key, extra=extra)
     return {"mfu": found.mfu, "mbu": found.mbu, "utilization_note": found.note}
 
-
-def invalid_run_message(run: LoadgenRun) -> str | None:
-    """One line naming every unmet LoadGen constraint and its advice, or None when VALID."""
-    summary = run.summary
-    if summary is None:
-        return f"LoadGen wrote no performance summary; see {run.summary_log}"
-    if summary.valid:
-        return None
-    unmet = ", ".join(summary.unmet_constraints) or "no constraint line"
-    advice = "; ".join(summary.recommendations + tuple(v for v in summary.early_stopping.values()
-                                                       if v and "unsuccessful" in v.lower()))
-    section = "compliance.test06" if run.settings.mode == "TEST06" else f"loadgen.{run.settings.scenario.lower()}"
-    return (f"LoadGen {run.settings.scenario} result INVALID, not satisfied: {unmet}"
-            f"{' (' + advice + ')' if advice else ''}; see {run.summary_log}; "
-            f"settings: [{section}] of the profile, see --llmperf-profile")

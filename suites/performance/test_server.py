@@ -9,7 +9,7 @@ reported, not gated: in Server they follow the arrival rate.
 
 from pytest_llmperf.baselines import Tolerance
 from pytest_llmperf.gates import Limit
-from pytest_llmperf.loadgen.suite_runs import invalid_run_message, record_utilization, scenario_run
+from pytest_llmperf.loadgen.suite_runs import record_utilization, scenario_run
 
 NS_PER_MS = 1e6
 
@@ -47,6 +47,6 @@ def test_server_latency(llmperf_engine, llmperf_session, llmperf_check, benchmar
         loadgen_seconds=run.seconds, reused_run_of=shared.owner if shared.reused else None,
         result="VALID" if run.valid else "INVALID", logs=str(run.folder), **utilization,
     )
-    if (message := invalid_run_message(run)) is not None:
+    if (message := run.invalid_message()) is not None:
         llmperf_check.fail(message)
     llmperf_check.verify()
