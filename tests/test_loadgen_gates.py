@@ -49,7 +49,7 @@ def test_performance_suite_goes_red(suite, tmp_path):
     text = PROFILE.read_text()
     assert "ttft_latency_ms = 10000" in text
     profile.write_text(text.replace("ttft_latency_ms = 10000", "ttft_latency_ms = 1"))
-    result = suite.runpytest("-m", "cpu", "--llmperf-device", "cpu", f"--llmperf-baselines={baselines}",
+    result = suite.runpytest_subprocess("-m", "cpu", "--llmperf-device", "cpu", f"--llmperf-baselines={baselines}",
                              f"--llmperf-profile={profile}", f"--llmperf-out={tmp_path / 'out'}", "-p", "no:randomly")
     result.assert_outcomes(failed=2)
     text = result.stdout.str()
