@@ -64,9 +64,9 @@ def test_good_test06_logs_pass(suite, monkeypatch, tmp_path):
 
 def test_tpot_limit_below_measured_turns_validity_red(suite, tmp_path):
     text = PROFILE.read_text()
-    assert "tpot_latency_ms = 1000" in text
+    assert "tpot_latency_ms = 2000" in text
     profile = tmp_path / "embedded-tight.toml"
-    profile.write_text(text.replace("tpot_latency_ms = 1000", "tpot_latency_ms = 1"))
+    profile.write_text(text.replace("tpot_latency_ms = 2000", "tpot_latency_ms = 1"))
     result = suite.runpytest_subprocess("test_validity.py", "-m", "cpu", "--llmperf-device", "cpu", "-k", "Server",
                              f"--llmperf-profile={profile}", f"--llmperf-out={tmp_path / 'out'}")
     result.assert_outcomes(failed=1)

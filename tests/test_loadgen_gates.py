@@ -1,8 +1,10 @@
 """The performance suite goes red: a throughput baseline raised 2x, a latency baseline
-halved, a TTFT limit below what was measured, a missing baseline.
+divided by 4, a TTFT limit below what was measured, a missing baseline.
 
-Runs the shipped suite files in a pytester session on the embedded model
-(real LoadGen runs, about a minute on a small CPU).
+Runs the shipped suite files in pytester sessions on the embedded model (real
+LoadGen runs).  The baselines are first recorded on this machine, into a
+temporary folder, so "raised 2x" means twice what this machine just did, not
+twice a number recorded on another machine.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import pytest
 pytest_plugins = ["pytester"]
 
 REPO = Path(__file__).resolve().parents[1]
-BASELINE = REPO / "baselines" / "smollm2-135m-instruct" / "cpu" / "transformers-float32.json"
+BASELINE = Path("smollm2-135m-instruct") / "cpu" / "transformers-float32.json"
 PROFILE = REPO / "pytest_llmperf" / "profiles" / "embedded.toml"
 
 
@@ -29,30 +31,27 @@ def suite(pytester, monkeypatch):
     return pytester
 
 
-def edited_baselines(root: Path) -> Path:
-    data = json.loads(BASELINE.read_text())
-    metrics = data["metrics"]
-    for name in ("offline.tokens_per_second", "offline.samples_per_second", "server.ttft_p99", "server.tpot_p99"):
-        assert name in metrics, f"record the baselines first: pytest suites/performance -m cpu --llmperf-update-baselines"
-    metrics["offline.tokens_per_second"]["value"] *= 2  # the engine now looks twice as slow as recorded
-    metrics["server.tpot_p99"]["value"] /= 2  # and its TPOT twice as high
-    del metrics["offline.samples_per_second"]
-    target = root / "baselines" / BASELINE.relative_to(REPO / "baselines")
-    target.parent.mkdir(parents=True)
-    target.write_text(json.dumps(data))
-    return root / "baselines"
+def run_suite(suite, tmp_path, *extra):
+    return suite.runpytest_subprocess("-m", "cpu", "--llmperf-device", "cpu", f"--llmperf-baselines={tmp_path / 'baselines'}",
+                                      f"--llmperf-out={tmp_path / 'out'}", *extra)
 
 
 def test_performance_suite_goes_red(suite, tmp_path):
-    baselines = edited_baselines(tmp_path)
+    run_suite(suite, tmp_path, "--llmperf-update-baselines").assert_outcomes(passed=2)
+    baseline_file = tmp_path / "baselines" / BASELINE
+    data = json.loads(baseline_file.read_text())
+    metrics = data["metrics"]
+    metrics["offline.tokens_per_second"]["value"] *= 2  # the engine now delivers half of what is expected
+    metrics["server.tpot_p99"]["value"] /= 4  # and four times the TPOT (room for a noisy machine)
+    del metrics["offline.samples_per_second"]
+    baseline_file.write_text(json.dumps(data))
     profile = tmp_path / "embedded-strict.toml"
     text = PROFILE.read_text()
-    assert "ttft_latency_ms = 10000" in text
-    profile.write_text(text.replace("ttft_latency_ms = 10000", "ttft_latency_ms = 1"))
-    result = suite.runpytest_subprocess("-m", "cpu", "--llmperf-device", "cpu", f"--llmperf-baselines={baselines}",
-                             f"--llmperf-profile={profile}", f"--llmperf-out={tmp_path / 'out'}", "-p", "no:randomly")
+    assert "ttft_latency_ms = 20000" in text
+    profile.write_text(text.replace("ttft_latency_ms = 20000", "ttft_latency_ms = 1"))
+
+    result = run_suite(suite, tmp_path, f"--llmperf-profile={profile}")
     result.assert_outcomes(failed=2)
-    text = result.stdout.str()
     result.stdout.re_match_lines([
         r"offline.tokens_per_second \d+\.\d+ < \d+\.\d+ tokens/s \(.*transformers-float32.json: \S+ tolerance 35%\); "
         r"see --llmperf-update-baselines",
@@ -66,4 +65,3 @@ def test_performance_suite_goes_red(suite, tmp_path):
         r"LoadGen Server result INVALID, not satisfied: Performance constraints satisfied.*TTFT constrain not met.*"
         r"settings: \[loadgen.server\] of the profile, see --llmperf-profile",
     ], consecutive=False)
-    assert "server.ttft_p99 " not in text.split("FAILURES")[1].split("llmperf summary")[0]  # within its baseline
