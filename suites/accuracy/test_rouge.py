@@ -1,0 +1,37 @@
+"""OpenOrca ROUGE through LoadGen AccuracyOnly, scored exactly as MLPerf's llama2-70b script.
+
+LoadGen issues every dataset sample once (Offline, AccuracyOnly); the SUT's
+int32 token ids land in ``mlperf_log_accuracy.json`` under this test's folder
+in ``--llmperf-out``, next to LoadGen's other logs and run.json, so the run
+can be scored again (``llmperf evaluate-accuracy``, suites/compliance).
+Limits come from the profile's ``[rouge]`` table: baselines in the embedded
+profile, published targets in the mlperf-* profiles.
+"""
+
+from pytest_llmperf.datasets.openorca import load_openorca
+from pytest_llmperf.loadgen import read_accuracy_log
+from pytest_llmperf.loadgen.runner import run_loadgen
+from pytest_llmperf.metrics import rouge, rouge_targets
+
+
+def test_openorca_rouge(llmperf_engine, llmperf_session, llmperf_profile, llmperf_check, request):
+    session, profile = llmperf_session, llmperf_profile
+    rouge_targets.check_section(profile)
+    source, samples = profile.datasets.openorca, session.samples()
+    dataset = session.shared(("openorca", source, samples), lambda: load_openorca(
+        source, session.tokenizer, samples=samples, allow_pickle=profile.datasets.allow_pickle))
+
+    with session.timed("generate"):
+        run = run_loadgen(llmperf_engine, dataset.prompts, "Offline", "AccuracyOnly", profile,
+                          session.test_dir(request.node.nodeid),
+                          metadata={"suite": rouge_targets.SUITE, "model": str(session.model.path),
+                                    "tokenizer": str(session.model.path), "dataset": source, "samples": samples,
+                                    "dtype": "int32", "profile": profile.name})
+    with session.timed("score"):
+        result = rouge.score_accuracy_log(read_accuracy_log(run.accuracy_log, "int32"), dataset.references,
+                                          session.tokenizer, log_path=run.accuracy_log)
+    print(f"\nrougeLsum sentence splitter: {result.splitter}\n{result.mlperf_dict()}")
+
+    rouge_targets.record(llmperf_check, profile, result, baseline_key=session.baseline_key(llmperf_engine),
+                         engine=llmperf_check.engine(llmperf_engine), expected_samples=len(dataset))
+    llmperf_check.verify()
