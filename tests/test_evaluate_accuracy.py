@@ -143,3 +143,12 @@ def test_console_script_exits_2_without_traceback(run_files, tmp_path):
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 2
     assert "Traceback" not in done.stderr and "nope.json: no such file" in done.stderr
+
+
+def test_embedded_dataset_by_name(tmp_path, tokenizer, capsys):
+    records = embedded_records()
+    responses = [(i, tokenizer(records[i]["output"], add_special_tokens=False)["input_ids"]) for i in range(4)]
+    log = write_log(tmp_path / "mlperf_log_accuracy.json", responses)
+    assert main(args(log, "embedded")) == 0
+    printed = ast.literal_eval(capsys.readouterr().out.strip().splitlines()[-1])
+    assert printed["gen_num"] == 4 and printed["rouge1"] == 100.0

@@ -5,7 +5,8 @@ Takes the same arguments as ``language/llama2-70b/evaluate-accuracy.py``
 ``--dtype``, ``--verbose``) and prints the same result dict, with plain numbers,
 as its last line.  The numbers are identical to rouge_score's; the work is
 spread over every core.  The dataset may be parquet or JSON; MLPerf's ``.pkl``
-needs ``--allow-pickle`` (unpickling runs code from the file).
+needs ``--allow-pickle`` (unpickling runs code from the file); ``embedded``
+names the embedded OpenOrca sample the default profile runs.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mlperf-accuracy-file", required=True,
                         help="mlperf_log_accuracy.json of an AccuracyOnly run (or its folder)")
     parser.add_argument("--dataset-file", required=True,
-                        help="processed OpenOrca with an 'output' column: .parquet, .json, or .pkl with --allow-pickle")
+                        help="processed OpenOrca with an 'output' column: .parquet, .json, or .pkl with --allow-pickle; "
+                             "'embedded' for the embedded sample")
     parser.add_argument("--dtype", default="int64", choices=tuple(DTYPES),
                         help="element type of the logged responses (default int64, as MLPerf's script; "
                              "pytest-llmperf and MLPerf's reference SUT write int32)")
@@ -54,7 +56,7 @@ def _positive_int(text: str) -> int:
 
 def run(args: argparse.Namespace) -> int:
     from .. import atomic
-    from ..datasets.openorca import read_table
+    from ..datasets.openorca import EMBEDDED, embedded_records, read_table
     from ..loadgen.accuracy_log import read_accuracy_log
     from ..metrics import rouge
 
@@ -63,8 +65,11 @@ def run(args: argparse.Namespace) -> int:
     entries = read_accuracy_log(log_path, DTYPES[args.dtype])
     if log_path.is_dir():
         log_path = log_path / "mlperf_log_accuracy.json"
-    rows = read_table(Path(args.dataset_file), ("output",), allow_pickle=args.allow_pickle, only_required=True)
-    references = [row["output"] if isinstance(row["output"], str) else "" for row in rows]
+    if args.dataset_file == EMBEDDED:
+        references = [record["output"] for record in embedded_records()]
+    else:
+        rows = read_table(Path(args.dataset_file), ("output",), allow_pickle=args.allow_pickle, only_required=True)
+        references = [row["output"] if isinstance(row["output"], str) else "" for row in rows]
     tokenizer = load_tokenizer(args.checkpoint_path)
     loaded = time.perf_counter()
     result = rouge.score_accuracy_log(entries, references, tokenizer, log_path=log_path,
