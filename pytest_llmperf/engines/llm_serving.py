@@ -30,7 +30,7 @@ from .model_files import eos_token_ids, load_tokenizer
 ENGINE_SETTINGS = {
     "model": "the model's route name, /models/<model>/... (default llama2)",
     "stream": "use generate_stream (default true); false: generate, where every token arrives at the end",
-    "dtype": "precision the server runs, for baseline keys (default: unknown)",
+    "dtype": "precision the server runs, for baseline keys (default: server)",
 }
 
 
@@ -70,7 +70,7 @@ class LlmServingEngine:
             model=options.model_name,
             device=options.device,
             device_name=f"server at {urlparse(self.endpoint).netloc}",
-            dtype=str(rest.get("dtype", "unknown")),
+            dtype=str(rest.get("dtype", "server")),
             versions={"aiohttp": aiohttp.__version__},
             notes=tuple(notes),
         )

@@ -30,7 +30,7 @@ from .model_files import eos_token_ids, load_tokenizer, vocab_size
 
 ENGINE_SETTINGS = {
     "model": "served model name (default: the one /models lists)",
-    "dtype": "precision the server runs, for baseline keys (default: unknown)",
+    "dtype": "precision the server runs, for baseline keys (default: server)",
     "top_k": "log-probabilities asked per position by score_path (default 20)",
 }
 VLLM_EXTRAS = ("min_tokens", "ignore_eos", "return_token_ids")
@@ -78,7 +78,7 @@ class OpenAIEngine:
             model=options.model_name,
             device=options.device,
             device_name=f"server at {urlparse(self.endpoint).netloc}",
-            dtype=str(rest.get("dtype", "unknown")),
+            dtype=str(rest.get("dtype", "server")),
             versions={"aiohttp": aiohttp.__version__},
             notes=tuple(notes),
         )
