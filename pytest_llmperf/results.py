@@ -100,6 +100,9 @@ def _jsonable(obj: Any) -> Any:
 
 
 def git_commit(cwd: str | os.PathLike | None = None) -> str | None:
+    """The checkout's commit; ``LLMPERF_GIT_COMMIT`` wins (copies of a tree without .git)."""
+    if os.environ.get("LLMPERF_GIT_COMMIT"):
+        return os.environ["LLMPERF_GIT_COMMIT"]
     try:
         out = subprocess.run(
             ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=5, check=False
