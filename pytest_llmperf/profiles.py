@@ -130,6 +130,9 @@ class LoadgenSection:
     first, then the file); read in a child process, since LoadGen accepts only one config per process."""
     mlperf_model: str = "llama2-70b"
     """The model name ``user_conf`` keys are looked up under (``model.scenario.key``)."""
+    server_workers: int = 1
+    """Server SUT: generate calls in flight at once; engines that batch concurrent requests
+    continuously (vllm, openai) gain from more, the transformers engine does not."""
 
 
 @dataclasses.dataclass(frozen=True)

@@ -123,7 +123,8 @@ def run_loadgen(engine: Engine, prompts: Sequence[Sequence[int]], scenario: str,
     if run.loadgen_scenario == "Offline":
         sut = offline_sut(engine, prompts, params, run.use_token_latencies)
     else:
-        sut = server_sut(engine, prompts, params, run.max_batch_size, run.use_token_latencies)
+        sut = server_sut(engine, prompts, params, run.max_batch_size, run.use_token_latencies,
+                         run.server_workers)
     performance_count = min(run.performance_sample_count or len(prompts), len(prompts))
     log_settings = lg.LogSettings()
     log_settings.log_output.outdir = str(folder)

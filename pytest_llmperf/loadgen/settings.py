@@ -70,6 +70,8 @@ class RunSettings:
     """Raised to 2 when token latencies are measured (LoadGen rejects 1-token responses)."""
     max_batch_size: int
     """Server SUT: most queued queries sent to the engine in one generate call."""
+    server_workers: int = 1
+    """Server SUT: concurrent generate calls (engines with continuous batching gain from more than 1)."""
     user_conf: str = ""
     """The user.conf applied on top, or empty."""
     user_conf_values: dict[str, Any] = dataclasses.field(default_factory=dict)
@@ -130,7 +132,7 @@ def run_settings(profile: Profile, scenario: str, mode: str) -> RunSettings:
         schedule_rng_seed=loadgen.schedule_rng_seed,
         accuracy_log_sampling_target=0, accuracy_log_rng_seed=0,
         max_new_tokens=generation.max_new_tokens, min_new_tokens=min_new_tokens,
-        max_batch_size=generation.max_batch_size,
+        max_batch_size=generation.max_batch_size, server_workers=max(1, loadgen.server_workers),
     )
     if mode != "AccuracyOnly" and profile.performance.max_new_tokens > 0:
         # Performance runs may generate shorter answers than accuracy runs (small CPUs).

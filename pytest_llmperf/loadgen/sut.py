@@ -6,7 +6,9 @@ One worker thread takes the samples LoadGen has issued and runs them through
 * Offline: the one query LoadGen issues goes to the engine in one call (the
   engine batches it as it likes, up to its ``max_batch_size``).
 * Server / Interactive: queries are taken as they arrive; whatever is queued
-  when the engine is free (up to ``max_batch_size``) becomes the next batch.
+  when a worker is free (up to ``max_batch_size``) becomes its next batch.
+  One worker by default; engines that batch concurrent calls continuously
+  (vllm, openai) can take more (``loadgen.server_workers``).
   Each sample's first token is reported with ``FirstTokenComplete`` from the
   engine's ``on_token`` callback, the moment it exists, so TTFT is real.
 
@@ -69,7 +71,8 @@ class EngineSut:
     """A LoadGen SUT over one engine; build it with ``offline_sut`` or ``server_sut``."""
 
     def __init__(self, engine: Engine, prompts: Sequence[Sequence[int]], params: GenerationParams,
-                 *, report_first_token: bool, batch_limit: int | None, use_token_latencies: bool = True):
+                 *, report_first_token: bool, batch_limit: int | None, use_token_latencies: bool = True,
+                 workers: int = 1):
         self.engine = engine
         self.prompts = prompts
         self.params = params
@@ -79,9 +82,12 @@ class EngineSut:
         self.stats = SutStats()
         self._queue: collections.deque = collections.deque()
         self._wake = threading.Condition()
+        self._stats_lock = threading.Lock()
         self._stopping = False
-        self._worker = threading.Thread(target=self._work, name="llmperf-sut", daemon=True)
-        self._worker.start()
+        self._workers = [threading.Thread(target=self._work, name=f"llmperf-sut-{n}", daemon=True)
+                         for n in range(max(1, workers))]
+        for worker in self._workers:
+            worker.start()
 
     # -- LoadGen callbacks (called on LoadGen's threads) ----------------------
 
@@ -98,8 +104,9 @@ class EngineSut:
     def stop(self) -> None:
         with self._wake:
             self._stopping = True
-            self._wake.notify()
-        self._worker.join()
+            self._wake.notify_all()
+        for worker in self._workers:
+            worker.join()
 
     def _next_batch(self) -> list | None:
         with self._wake:
@@ -135,28 +142,36 @@ class EngineSut:
             if len(generations) != len(batch):
                 raise RuntimeError(f"engine returned {len(generations)} generations for {len(batch)} prompts")
         except Exception as exc:  # any engine failure: LoadGen must still see every sample completed
-            self.stats.engine_error = f"{type(exc).__name__}: {exc}"
+            with self._stats_lock:
+                self.stats.engine_error = self.stats.engine_error or f"{type(exc).__name__}: {exc}"
             self._complete_empty(batch, first_reported)
             return
-        self.stats.generate_calls += 1
-        self.stats.batch_sizes.append(len(batch))
-        self.stats.decode_steps += len({t for g in generations for t in g.token_times})
+        with self._stats_lock:
+            self._count(batch, generations)
         responses, buffers = [], []
         for position, (sample, generation) in enumerate(zip(batch, generations)):
             tokens = [int(t) for t in generation.token_ids]
             if self.report_first_token and position not in first_reported:
                 # The engine gave no callback for it: report the first token now (TTFT = full latency).
                 self._first_token(lg, sample, tokens[:1])
-            if len(tokens) == 1:
-                self.stats.one_token_qsl.append(sample.index)
-            elif not tokens:
-                self.stats.empty_qsl.append(sample.index)
             response, buffer = _response(lg, sample.id, tokens)
             responses.append(response)
             buffers.append(buffer)  # kept alive until LoadGen has copied them
-            self.stats.samples += 1
-            self.stats.tokens += len(tokens)
         lg.QuerySamplesComplete(responses)
+
+    def _count(self, batch: list, generations) -> None:
+        stats = self.stats
+        stats.generate_calls += 1
+        stats.batch_sizes.append(len(batch))
+        stats.decode_steps += len({t for g in generations for t in g.token_times})
+        for sample, generation in zip(batch, generations):
+            count = len(generation.token_ids)
+            if count == 1:
+                stats.one_token_qsl.append(sample.index)
+            elif count == 0:
+                stats.empty_qsl.append(sample.index)
+            stats.samples += 1
+            stats.tokens += count
 
     def _first_token(self, lg, sample, tokens: list[int]) -> None:
         if not self.use_token_latencies:
@@ -170,8 +185,9 @@ class EngineSut:
         for position, sample in enumerate(batch):
             if self.report_first_token and position not in first_reported:
                 self._first_token(lg, sample, [])
-            self.stats.empty_qsl.append(sample.index)
-            self.stats.samples += 1
+        with self._stats_lock:
+            self.stats.empty_qsl.extend(sample.index for sample in batch)
+            self.stats.samples += len(batch)
         lg.QuerySamplesComplete([_response(lg, sample.id, [])[0] for sample in batch])
 
 
@@ -194,7 +210,7 @@ def offline_sut(engine: Engine, prompts: Sequence[Sequence[int]], params: Genera
 
 
 def server_sut(engine: Engine, prompts: Sequence[Sequence[int]], params: GenerationParams,
-               max_batch_size: int, use_token_latencies: bool = True) -> EngineSut:
+               max_batch_size: int, use_token_latencies: bool = True, workers: int = 1) -> EngineSut:
     """Server / Interactive: queued queries batched as they come, first tokens reported at once."""
     return EngineSut(engine, prompts, params, report_first_token=True, batch_limit=max(1, max_batch_size),
-                     use_token_latencies=use_token_latencies)
+                     use_token_latencies=use_token_latencies, workers=workers)
