@@ -63,7 +63,8 @@ class Comparison:
     entries: int
     """Values compared in all (K x vocab for logits; the returned entries for logprobs)."""
     nonfinite: int
-    """Compared entries where either side is NaN or infinite (each one fails the check)."""
+    """Compared entries where either side is NaN or infinite, plus positions where the engine returned
+    nothing (each one fails the check)."""
     max_abs_error: float
     """max |measured - baseline| over finite entries."""
     max_rel_error: float
@@ -163,7 +164,7 @@ def _compare(measured: np.ndarray, baseline: np.ndarray, atol: float, rtol: floa
         nonfinite=nonfinite + empty_rows,
         max_abs_error=float(difference[finite].max()) if has_finite else float("nan"),
         max_rel_error=float(relative[finite].max()) if has_finite else float("nan"),
-        cosine_similarity=float(min(cosines)) if cosines else float("nan"),
+        cosine_similarity=float(np.min(cosines)) if cosines else float("nan"),  # NaN (an empty row) wins
         top1_agreement=float(np.mean(top1)) if top1 else float("nan"),
         top5_agreement=float(np.mean(top5)) if top5 else float("nan"),
         allclose_error=max(0.0, float(excess.max())) if clean else float("inf"),
