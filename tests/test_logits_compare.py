@@ -195,3 +195,36 @@ def test_missing_array_and_bad_manifests(tmp_path):
         manifest.write_text(text)
         with pytest.raises(InputError, match=problem):
             logits.LogitsBaseline.read(tmp_path)
+
+
+# -- gates ------------------------------------------------------------------------------------
+
+def _gated(tmp_path, measured, baseline, space="logits"):
+    from pytest_llmperf.baselines import BaselineStore
+    from pytest_llmperf.checks import Checker
+    from pytest_llmperf.profiles import load_profile
+
+    check = Checker("suites/accuracy/test_logits.py::test_logits_match_baseline", [], BaselineStore(tmp_path), False)
+    comparison = logits.compare(measured, baseline, atol=ATOL, rtol=RTOL, space=space)
+    logits.gate(check, load_profile("embedded"), [logits.PromptResult("p", tmp_path / "p.npy", comparison)],
+                engine=None)
+    return check
+
+
+def test_gate_fails_on_nan_with_two_lines(tmp_path):
+    baseline = _logits()
+    measured = baseline.copy()
+    measured[0, 3] = np.nan
+    check = _gated(tmp_path, measured, baseline)
+    assert check.failures[0].startswith("logits.p.allclose_error is inf, need <= 0.005 logit (embedded: np.allclose(")
+    assert check.failures[1] == f"logits.p.allclose_error: 1 NaN, infinite or missing values against {tmp_path / 'p.npy'}"
+
+
+def test_gate_says_when_it_compared_log_probabilities(tmp_path):
+    baseline = _logits()
+    check = _gated(tmp_path, logits.log_softmax(baseline), baseline, space="logprobs")
+    (metric, *summary) = check.metrics
+    assert check.failures == [] and metric.verdict == "pass" and metric.unit == "logprob"
+    assert metric.extra["space"] == "logprobs" and metric.extra["compared_in"].startswith("log-softmax space")
+    assert [m.name for m in summary] == ["logits.max_abs_error", "logits.max_rel_error", "logits.cosine_similarity",
+                                         "logits.top1_agreement", "logits.top5_agreement"]
