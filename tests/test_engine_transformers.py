@@ -80,3 +80,12 @@ def test_loglikelihood_agrees_with_the_logits(hf_engine, prompts, batched):
 def test_length_sorted_batches_group_similar_lengths():
     batches = length_sorted_batches([5, 100, 7, 98, 6, 99], 3)
     assert batches == [[1, 5, 3], [2, 4, 0]]
+
+
+def test_single_token_continuations_share_one_pass_and_agree_with_separate_calls(hf_engine, prompts, batched):
+    context = prompts[0]
+    requests = [(context, [330]), (context, [49]), (context, list(batched[0].token_ids[:3])), (prompts[1], [330])]
+    together = hf_engine.loglikelihood(requests)
+    alone = [hf_engine.loglikelihood([r])[0] for r in requests]
+    for (a, ga), (b, gb) in zip(together, alone):
+        assert a == pytest.approx(b, abs=1e-3) and ga == gb

@@ -206,8 +206,12 @@ class TransformersEngine:
 
     # -- scoring ------------------------------------------------------------
 
-    def _forward_logits(self, sequences: Sequence[Sequence[int]]):
-        """Right-padded forward pass; returns float32 logits (batch, width, vocab)."""
+    def _logits_at(self, sequences: Sequence[Sequence[int]], positions: Sequence[Sequence[int]]):
+        """Right-padded forward pass; float32 logits of row i at ``positions[i]`` only.
+
+        The LM head runs only at the positions asked for (``logits_to_keep``):
+        full-vocabulary logits of every position would take gigabytes at batch 16.
+        """
         torch = self.torch
         width = max(len(s) for s in sequences)
         ids = torch.full((len(sequences), width), self.pad_token_id, dtype=torch.long)
@@ -215,35 +219,55 @@ class TransformersEngine:
         for row, seq in enumerate(sequences):
             ids[row, : len(seq)] = torch.tensor(list(seq), dtype=torch.long)
             mask[row, : len(seq)] = 1
+        kept = sorted({p for row in positions for p in row})
+        column = {p: i for i, p in enumerate(kept)}
         with torch.inference_mode():
-            out = self.model(input_ids=ids.to(self.device), attention_mask=mask.to(self.device))
-        return out.logits.float()
+            try:
+                out = self.model(input_ids=ids.to(self.device), attention_mask=mask.to(self.device),
+                                 logits_to_keep=torch.tensor(kept, device=self.device))
+                logits = out.logits
+            except TypeError:  # a model class without logits_to_keep: slice afterwards
+                out = self.model(input_ids=ids.to(self.device), attention_mask=mask.to(self.device))
+                logits = out.logits[:, kept]
+        return [logits[row, [column[p] for p in row_positions]].float()
+                for row, row_positions in enumerate(positions)]
 
     def score_path(self, prompt: Sequence[int], path: Sequence[int], top_k: int | None = None) -> ScoredPath:
         if not prompt or not path:
             raise ValueError("score_path needs a non-empty prompt and path")
-        logits = self._forward_logits([list(prompt) + list(path)])[0]
         start = len(prompt) - 1
-        values = logits[start: start + len(path)].cpu().numpy().astype(np.float32)
-        return ScoredPath(values=values, space="logits")
+        (logits,) = self._logits_at([list(prompt) + list(path)], [range(start, start + len(path))])
+        return ScoredPath(values=logits.cpu().numpy().astype(np.float32), space="logits")
 
     def loglikelihood(self, requests: Sequence[tuple[Sequence[int], Sequence[int]]]) -> list[tuple[float, bool]]:
+        """Sum log P(continuation | context) and whether the continuation is greedy.
+
+        Single-token continuations of one context (MMLU's " A".." D") share one
+        forward pass over the context, as lm-eval does.
+        """
         torch = self.torch
+        for index, (context, continuation) in enumerate(requests):
+            if not context or not continuation:
+                raise ValueError(f"request {index} has an empty context or continuation")
+        # One forward pass per distinct (sequence, scored span): for a single
+        # token the sequence is the context alone, so " A".." D" share it.
+        passes: dict[tuple[tuple[int, ...], int, int], list[int]] = {}
+        for index, (context, continuation) in enumerate(requests):
+            sequence = tuple(context) if len(continuation) == 1 else tuple(context) + tuple(continuation)
+            passes.setdefault((sequence, len(context) - 1, len(continuation)), []).append(index)
+        keys = list(passes)
         results: list[tuple[float, bool] | None] = [None] * len(requests)
-        sequences = [list(ctx) + list(cont) for ctx, cont in requests]
-        for batch in length_sorted_batches([len(s) for s in sequences], self.max_batch_size):
-            logits = self._forward_logits([sequences[i] for i in batch])
-            logprobs = torch.log_softmax(logits, dim=-1)
-            for row, index in enumerate(batch):
-                context, continuation = requests[index]
-                if not continuation:
-                    raise ValueError(f"request {index} has an empty continuation")
-                start = len(context) - 1
-                rows = logprobs[row, start: start + len(continuation)]
-                target = torch.tensor(list(continuation), device=rows.device)
-                total = rows.gather(1, target[:, None]).sum().item()
-                greedy = bool((rows.argmax(dim=-1) == target).all().item())
-                results[index] = (float(total), greedy)
+        for batch in length_sorted_batches([len(k[0]) for k in keys], self.max_batch_size):
+            logits = self._logits_at([keys[i][0] for i in batch],
+                                     [range(keys[i][1], keys[i][1] + keys[i][2]) for i in batch])
+            for row, i in enumerate(batch):
+                logprobs = torch.log_softmax(logits[row], dim=-1)
+                greedy_tokens = logprobs.argmax(dim=-1)
+                positions = torch.arange(keys[i][2], device=logprobs.device)
+                for index in passes[keys[i]]:
+                    target = torch.tensor(list(requests[index][1]), device=logprobs.device)
+                    total = logprobs[positions, target].sum().item()
+                    results[index] = (float(total), bool((greedy_tokens == target).all().item()))
         return results  # type: ignore[return-value]
 
     def close(self) -> None:
