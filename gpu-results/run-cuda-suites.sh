@@ -7,7 +7,8 @@
 #   eager      performance + compliance suites on the random-weight model, eager, recording baselines
 #   accuracy   every CUDA suite on the real embedded model, recording baselines; then the logits suite
 #              again against the logits it just recorded
-#   compiled   the decode and Offline tests in compile mode (a copy of the embedded profile)
+#   compiled   the decode and Offline tests in compile mode (a copy of the embedded profile), CUDA graphs
+#   compiled-default  the same with compile_mode = "default" (no CUDA graphs), baselines kept apart
 #   random-logits  logits self-consistency on the random-weight model (when the real model is missing)
 #
 # Each step writes its pytest output to $WORK/runs/<step>/ and a tarball of it, with the baselines of
@@ -90,16 +91,27 @@ step_random_logits() {
   pack random-logits; pack random-logits-recheck
 }
 
-step_compiled() {
-  local profile=$WORK/embedded-compiled.toml
-  sed -e 's/^compile = false/compile = true/' \
-      -e 's/^description = .*/description = "The embedded profile with [engine.transformers] compile = true"/' \
+compiled_run() {  # compiled_run STEP MODE PYTEST-ARGS...: decode + Offline with compile = true, compile_mode = MODE
+  local step=$1 mode=$2; shift 2
+  local profile=$WORK/embedded-$step.toml
+  sed -e 's/^compile = false/compile = true/' -e "s/^compile_mode = .*/compile_mode = \"$mode\"/" \
+      -e "s/^description = .*/description = \"The embedded profile with [engine.transformers] compile = true, compile_mode = $mode\"/" \
       pytest_llmperf/profiles/embedded.toml > "$profile"
   grep -q '^compile = true' "$profile" || { echo "compile = true not set in $profile"; return 1; }
-  suite compiled -m cuda suites/performance/test_decode.py suites/performance/test_offline.py \
-    --llmperf-model "$(random_model)" --llmperf-profile "$profile" --llmperf-update-baselines
-  cp "$profile" "$WORK/runs/compiled/"
-  pack compiled
+  suite "$step" -m cuda suites/performance/test_decode.py suites/performance/test_offline.py \
+    --llmperf-model "$(random_model)" --llmperf-profile "$profile" "$@"
+  local status=$?
+  cp "$profile" "$WORK/runs/$step/"
+  pack "$step"
+  return "$status"
+}
+
+step_compiled() {  # CUDA graphs: the mode compile = true means; records the transformers-compiled baselines
+  compiled_run compiled reduce-overhead --llmperf-update-baselines
+}
+
+step_compiled_default() {  # inductor without CUDA graphs; baselines kept apart (the engine name is the same)
+  compiled_run compiled-default default --llmperf-update-baselines --llmperf-baselines "$WORK/baselines-compiled-default"
 }
 
 for step in "$@"; do
