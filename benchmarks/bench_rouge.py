@@ -82,6 +82,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workers", type=int, default=0, help="processes for both paths (default: usable cores)")
     parser.add_argument("--splitter", default="auto", choices=("auto", "punkt", "regex"))
+    parser.add_argument("--tokenizer", default=None,
+                        help="a folder with the tokenizer files (default: the embedded model's checkpoint)")
     parser.add_argument("--json", default=None, help="also write the numbers to this file")
     args = parser.parse_args(argv)
 
@@ -89,13 +91,19 @@ def main(argv: list[str] | None = None) -> int:
     from pytest_llmperf.loadgen.accuracy_log import AccuracyEntry
     from pytest_llmperf.metrics import rouge
 
-    tokenizer = models.load_tokenizer(models.resolve(None))
+    if args.tokenizer:
+        from transformers import AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(args.tokenizer, local_files_only=True)
+    else:
+        tokenizer = models.load_tokenizer(models.resolve(None))
     workers = args.workers or rouge.default_workers()
     references, token_lists = build_samples(args.samples, args.seed, tokenizer)
     tokens = sum(map(len, token_lists))
     print(f"samples: {args.samples:,} synthetic (random words from the embedded OpenOrca text), "
           f"{tokens / args.samples:.0f} tokens per prediction; workers: {workers}; "
-          f"load average: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores", flush=True)
+          f"load average: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores ({rouge.default_workers()} usable)",
+          flush=True)
 
     entries = [AccuracyEntry(i, i, tuple(t), len(t)) for i, t in enumerate(token_lists)]
     timings, results = {}, {}

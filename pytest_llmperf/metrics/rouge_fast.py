@@ -273,10 +273,10 @@ def score_pipeline(targets: Sequence[str], predictions: Sequence, split: Callabl
     ``workers`` > 1 the chunks are spread over forked processes: decoding,
     splitting and scoring all run there, so every core is busy from the start.
     """
-    chunks = [([list(p) for p in predictions[i:i + chunk_size]] if tokenizer is not None
-               else list(predictions[i:i + chunk_size]), list(targets[i:i + chunk_size]))
-              for i in range(0, len(predictions), chunk_size)]
-    if workers <= 1 or len(chunks) < 2:
+    # chunks are made as the workers ask for them: a 24,576-sample log is not copied at once
+    chunks = ((list(predictions[i:i + chunk_size]), list(targets[i:i + chunk_size]))
+              for i in range(0, len(predictions), chunk_size))
+    if workers <= 1 or len(predictions) <= chunk_size:
         _init_worker(tokenizer, split)
         results = [_score_chunk(chunk) for chunk in chunks]
     else:
@@ -285,7 +285,7 @@ def score_pipeline(targets: Sequence[str], predictions: Sequence, split: Callabl
         # fork: the workers inherit the tokenizer and the imported stemmer instead of re-importing them
         method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
         context = multiprocessing.get_context(method)
-        with context.Pool(min(workers, len(chunks)), initializer=_init_worker, initargs=(tokenizer, split)) as pool:
-            results = pool.map(_score_chunk, chunks, chunksize=1)
+        with context.Pool(workers, initializer=_init_worker, initargs=(tokenizer, split)) as pool:
+            results = list(pool.imap(_score_chunk, chunks, chunksize=1))
     scores = [score for chunk_scores, _ in results for score in chunk_scores]
     return scores, sum(characters for _, characters in results)
