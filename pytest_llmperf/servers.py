@@ -193,6 +193,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from . import models
 
+    # SIGTERM (kill, a service manager) stops the server as Ctrl-C does.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     model = models.resolve(args.model)
     server = VllmServer(VllmServeSpec(str(model.path), args.served_model_name or model.name, port=args.port))
     print(f"starting vllm serve on port {server.port}; log: {server.log_path}", flush=True)

@@ -171,3 +171,25 @@ def test_a_strict_server_gets_text_prompts_and_its_text_is_retokenized(embedded_
             engine.score_path(prompt, [1, 2])
     finally:
         engine.close()
+
+
+# -- the vllm serve launcher ----------------------------------------------------------------
+
+def test_a_server_that_cannot_start_is_reported_with_its_log(tmp_path):
+    pytest.importorskip("vllm", reason="vllm is not installed")
+    from pytest_llmperf.servers import VllmServer, VllmServeSpec
+
+    server = VllmServer(VllmServeSpec(str(tmp_path / "no-such-model"), log_path=tmp_path / "server.log",
+                                      startup_timeout=300))
+    with pytest.raises(EngineError, match=r"vllm serve exited with status \d+ before answering "
+                                          rf"http://127.0.0.1:{server.port}/v1/models"):
+        server.start()
+    assert server.process is None and (tmp_path / "server.log").stat().st_size > 0
+
+
+def test_the_session_server_answers_on_loopback(vllm_server):
+    import urllib.request
+
+    with urllib.request.urlopen(f"{vllm_server.base_url}/models", timeout=10) as response:
+        assert response.status == 200
+    assert vllm_server.alive() and vllm_server.startup_seconds > 0
