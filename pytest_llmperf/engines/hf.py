@@ -82,6 +82,30 @@ class _StepClock:
         return torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
 
 
+def _cuda_graph_state_for_this_thread(torch) -> None:
+    """Set up the per-thread state of torch's CUDA graph trees where it is missing.
+
+    Some torch versions (2.11 among them) create it only in the thread that
+    imported them and fail a bare ``assert`` in any other, e.g. LoadGen's SUT
+    worker; newer ones (2.13) set it up on first use, as done here.
+    """
+    import collections
+    import threading
+
+    try:
+        from torch._inductor import cudagraph_trees
+
+        if torch._C._is_key_in_tls("tree_manager_containers"):
+            return
+        local = cudagraph_trees.local
+        local.tree_manager_containers = {}
+        local.tree_manager_locks = collections.defaultdict(threading.Lock)
+        torch._C._stash_obj_in_tls("tree_manager_containers", local.tree_manager_containers)
+        torch._C._stash_obj_in_tls("tree_manager_locks", local.tree_manager_locks)
+    except (ImportError, AttributeError):  # a torch without these internals has its own handling
+        return
+
+
 class TransformersEngine:
     """``transformers.AutoModelForCausalLM`` behind the engine interface."""
 
@@ -186,6 +210,8 @@ class TransformersEngine:
         )
         if self.compile:
             kwargs["cache_implementation"] = "static"
+            if self.device.startswith("cuda"):
+                _cuda_graph_state_for_this_thread(torch)
         start = time.perf_counter()
         with torch.inference_mode():
             output = self.model.generate(**kwargs)
