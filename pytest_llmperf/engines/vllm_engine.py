@@ -28,7 +28,7 @@ from .base import EngineInfo, Generation, GenerationParams, ScoredPath, TokenCal
 from .event_loop import LoopThread, run_all
 from .model_files import eos_token_ids
 
-#: The profile keys the brief names, with vLLM's defaults where ours differ.
+#: The settings docs/engines.md describes; any other AsyncEngineArgs field is accepted too.
 KNOWN_SETTINGS = (
     "tensor_parallel_size", "dtype", "kv_cache_dtype", "quantization", "max_model_len",
     "gpu_memory_utilization", "kv_cache_memory_bytes", "enforce_eager", "max_num_seqs",
