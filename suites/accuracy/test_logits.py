@@ -5,10 +5,12 @@ that path and stages one float32 ``.npy`` per prompt plus ``manifest.json``
 (written under the baseline key's folder only if the whole run passes).  A
 normal run scores the recorded path teacher-forced and compares with
 ``np.allclose`` (``[logits] atol, rtol`` in the profile).  ``[logits]
-reference`` compares with another folder instead, e.g. an engine that returns
-only log-probabilities against the transformers engine's logits.
+reference`` compares with another folder instead; an engine without logits of
+its own (vLLM, OpenAI: log-probabilities only) is compared with the transformers
+engine's logits of the same model and hardware.
 """
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -27,6 +29,14 @@ def test_logits_match_baseline(llmperf_engine, llmperf_session, llmperf_profile,
     key = session.baseline_key(engine)
     relative = key.arrays_dir(Path()) / logits.FOLDER
     folder = session.baselines.root / (section.reference or relative)
+    if not section.reference and engine.info.engine != "transformers" and not (folder / logits.MANIFEST).exists():
+        # Engines that expose only log-probabilities cannot record logits of their own:
+        # compare them with the transformers engine's logits of the same model and hardware.
+        for dtype in dict.fromkeys((key.dtype, "float32")):
+            candidate = dataclasses.replace(key, engine="transformers", dtype=dtype).arrays_dir(Path()) / logits.FOLDER
+            if (session.baselines.root / candidate / logits.MANIFEST).exists():
+                folder = session.baselines.root / candidate
+                break
     engine_key = llmperf_check.engine(engine)
     command = f"pytest {request.node.nodeid.split('[')[0]} -m {engine.info.device} {UPDATE_FLAG}"
 
