@@ -133,6 +133,8 @@ class AccuracyRun:
     """Element type of the logged responses."""
     profile: str | None
     """The profile the run was made under, if known."""
+    target: str | None = None
+    """The (engine, device) item that made it, e.g. ``transformers-cpu``, if known."""
 
 
 def read_accuracy_run(folder: str | Path) -> AccuracyRun:
@@ -151,7 +153,7 @@ def read_accuracy_run(folder: str | Path) -> AccuracyRun:
             raise InputError(run_file, "is not a run.json of pytest-llmperf", "remove it or re-run the test") from None
     return AccuracyRun(folder=folder, dataset=metadata.get("dataset"), samples=int(metadata.get("samples") or 0),
                        tokenizer=metadata.get("tokenizer"), dtype=str(metadata.get("dtype") or "int32"),
-                       profile=metadata.get("profile"))
+                       profile=metadata.get("profile"), target=metadata.get("target"))
 
 
 def find_accuracy_runs(out_dir: str | Path) -> list[AccuracyRun]:

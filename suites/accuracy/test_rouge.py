@@ -14,7 +14,7 @@ from pytest_llmperf.loadgen.runner import run_loadgen
 from pytest_llmperf.metrics import rouge, rouge_targets
 
 
-def test_openorca_rouge(llmperf_engine, llmperf_session, llmperf_profile, llmperf_check, request):
+def test_openorca_rouge(llmperf_engine, llmperf_target, llmperf_session, llmperf_profile, llmperf_check, request):
     session, profile = llmperf_session, llmperf_profile
     rouge_targets.check_section(profile)
     source, samples = profile.datasets.openorca, session.samples()
@@ -26,7 +26,7 @@ def test_openorca_rouge(llmperf_engine, llmperf_session, llmperf_profile, llmper
                           session.test_dir(request.node.nodeid),
                           metadata={"suite": rouge_targets.SUITE, "model": str(session.model.path),
                                     "tokenizer": str(session.model.path), "dataset": source, "samples": samples,
-                                    "dtype": "int32", "profile": profile.name})
+                                    "dtype": "int32", "profile": profile.name, "target": llmperf_target.id})
     with session.timed("score"):
         result = rouge.score_accuracy_log(read_accuracy_log(run.accuracy_log, "int32"), dataset.references,
                                           session.tokenizer, log_path=run.accuracy_log)
