@@ -10,10 +10,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-from pathlib import Path
 from typing import Any
 
 from ..errors import InputError
+from .summary import read_log_text
 
 DETAIL_LOG = "mlperf_log_detail.txt"
 PREFIX = ":::MLLOG"
@@ -70,15 +70,7 @@ class LoadgenDetail:
 
 def read_detail(path: str | os.PathLike) -> LoadgenDetail:
     """Read a detail log (or the folder holding one)."""
-    path = Path(path)
-    if path.is_dir():
-        path = path / DETAIL_LOG
-    try:
-        text = path.read_text(encoding="utf-8", errors="replace")
-    except FileNotFoundError:
-        raise InputError(path, "no such file", "pass the folder of a finished LoadGen run") from None
-    except OSError as exc:
-        raise InputError(path, f"cannot be read ({exc.strerror})", "check the path and its permissions") from None
+    path, text = read_log_text(path, DETAIL_LOG)
     return parse_detail(text, str(path))
 
 

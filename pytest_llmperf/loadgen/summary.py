@@ -79,17 +79,22 @@ class LoadgenSummary:
         return tuple(name for name, met in self.constraints.items() if not met)
 
 
-def read_summary(path: str | os.PathLike) -> LoadgenSummary:
-    """Read a summary file (or the folder holding one)."""
+def read_log_text(path: str | os.PathLike, file_name: str) -> tuple[Path, str]:
+    """Text of a LoadGen log given as the file or the run folder holding ``file_name``."""
     path = Path(path)
     if path.is_dir():
-        path = path / SUMMARY_LOG
+        path = path / file_name
     try:
-        text = path.read_text(encoding="utf-8", errors="replace")
+        return path, path.read_text(encoding="utf-8", errors="replace")
     except FileNotFoundError:
         raise InputError(path, "no such file", "pass the folder of a finished LoadGen run") from None
     except OSError as exc:
         raise InputError(path, f"cannot be read ({exc.strerror})", "check the path and its permissions") from None
+
+
+def read_summary(path: str | os.PathLike) -> LoadgenSummary:
+    """Read a summary file (or the folder holding one)."""
+    path, text = read_log_text(path, SUMMARY_LOG)
     return parse_summary(text, str(path))
 
 
