@@ -62,6 +62,24 @@ class HttpSettings:
         return None
 
 
+def endpoint_settings(engine: str, options, own_settings: tuple[str, ...],
+                      example_url: str) -> tuple[str, HttpSettings, dict[str, Any]]:
+    """The endpoint, HTTP settings and the engine's own settings of an HTTP engine.
+
+    A missing endpoint or a setting no one knows is a usage error naming the option or table.
+    """
+    if not options.endpoint:
+        raise UsageError("--llmperf-endpoint", f"the {engine} engine needs the server's base URL",
+                         f"pass e.g. --llmperf-endpoint {example_url}")
+    http, rest = HttpSettings.from_settings(engine, options.settings)
+    unknown = sorted(set(rest) - set(own_settings))
+    if unknown:
+        known = ", ".join([*own_settings, "connect_timeout", "read_timeout", "max_concurrency", "api_key_env"])
+        raise UsageError(f"[engine.{engine}] {unknown[0]}", f"is not a setting of the {engine} engine",
+                         f"use one of: {known}")
+    return options.endpoint.rstrip("/"), http, rest
+
+
 class HttpClient:
     """An aiohttp session bound to one base URL; create and use it on one event loop."""
 

@@ -20,11 +20,11 @@ import time
 from typing import Any, Sequence
 from urllib.parse import urlparse
 
-from ..errors import EngineError, UsageError
+from ..errors import EngineError
 from . import EngineOptions
 from .base import EngineInfo, Generation, GenerationParams, ScoredPath, TokenCallback
 from .event_loop import LoopThread, run_all
-from .http_common import HttpClient, HttpSettings, decode_json
+from .http_common import HttpClient, decode_json, endpoint_settings
 from .model_files import eos_token_ids, load_tokenizer
 
 ENGINE_SETTINGS = {
@@ -38,16 +38,7 @@ class LlmServingEngine:
     """A MindSpore llm-serving endpoint behind the engine interface."""
 
     def __init__(self, options: EngineOptions):
-        if not options.endpoint:
-            raise UsageError("--llmperf-endpoint", "the llm-serving engine needs the server's base URL",
-                             "pass e.g. --llmperf-endpoint http://127.0.0.1:8080")
-        self.http, rest = HttpSettings.from_settings("llm-serving", options.settings)
-        unknown = sorted(set(rest) - set(ENGINE_SETTINGS))
-        if unknown:
-            known = ", ".join([*ENGINE_SETTINGS, "connect_timeout", "read_timeout", "max_concurrency", "api_key_env"])
-            raise UsageError(f"[engine.llm-serving] {unknown[0]}", "is not a setting of the llm-serving engine",
-                             f"use one of: {known}")
-        self.endpoint = options.endpoint.rstrip("/")
+        self.endpoint, self.http, rest = endpoint_settings("llm-serving", options, ENGINE_SETTINGS, "http://127.0.0.1:8080")
         self.route = f"models/{rest.get('model', 'llama2')}"
         self.stream = bool(rest.get("stream", True))
         self.tokenizer = load_tokenizer(options.model_path)

@@ -21,11 +21,11 @@ from urllib.parse import urlparse
 
 import numpy as np
 
-from ..errors import EngineError, UsageError
+from ..errors import EngineError
 from . import EngineOptions
 from .base import EngineInfo, Generation, GenerationParams, ScoredPath, TokenCallback
 from .event_loop import LoopThread, run_all
-from .http_common import HttpClient, HttpSettings, decode_json, server_message, sse_events
+from .http_common import HttpClient, decode_json, endpoint_settings, server_message, sse_events
 from .model_files import eos_token_ids, load_tokenizer, vocab_size
 
 ENGINE_SETTINGS = {
@@ -41,16 +41,7 @@ class OpenAIEngine:
     """An OpenAI-compatible completions endpoint behind the engine interface."""
 
     def __init__(self, options: EngineOptions):
-        if not options.endpoint:
-            raise UsageError("--llmperf-endpoint", "the openai engine needs the server's base URL",
-                             "pass e.g. --llmperf-endpoint http://127.0.0.1:8000/v1")
-        self.http, rest = HttpSettings.from_settings("openai", options.settings)
-        unknown = sorted(set(rest) - set(ENGINE_SETTINGS))
-        if unknown:
-            known = ", ".join([*ENGINE_SETTINGS, "connect_timeout", "read_timeout", "max_concurrency", "api_key_env"])
-            raise UsageError(f"[engine.openai] {unknown[0]}", "is not a setting of the openai engine",
-                             f"use one of: {known}")
-        self.endpoint = options.endpoint.rstrip("/")
+        self.endpoint, self.http, rest = endpoint_settings("openai", options, ENGINE_SETTINGS, "http://127.0.0.1:8000/v1")
         self.completions_url = f"{self.endpoint}/completions"
         self.tokenizer = load_tokenizer(options.model_path)
         self.eos_token_ids = eos_token_ids(options.model_path, self.tokenizer)
