@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pytest_llmperf.engines import Generation, ScoredPath
+from pytest_llmperf.engines import ScoredPath
 from pytest_llmperf.engines.agreement import compare, first_difference, rank_of
 
 VOCAB = 10
@@ -32,7 +32,8 @@ class ScriptedScores:
 
 
 def generation(*ids):
-    return Generation(tuple(ids), tuple(float(i) for i in range(len(ids))), 0.0, "length")
+    """A greedy output: its generated token ids."""
+    return tuple(ids)
 
 
 def test_first_difference_and_rank():

@@ -107,6 +107,24 @@ def test_loglikelihood_agrees_with_score_path(engine, prompts):
     assert results[0][1] and not results[1][1]
 
 
+def test_one_token_continuations_agree_with_longer_paths(engine, prompts):
+    """MMLU's case, several one-token continuations of one context, may take a shorter route
+    (vLLM reads the next token's log-probs instead of prompt log-probs): same numbers as a two-token path."""
+    prompt = prompts[0]
+    (generation,) = engine.generate([prompt], GenerationParams(max_new_tokens=2, min_new_tokens=2))
+    greedy = generation.token_ids[0]
+    candidates = [greedy, 1000, 2000, 30000]
+    first_rows = {token: _scores(engine, prompt, [token, generation.token_ids[1]])[0] for token in candidates}
+    results = engine.loglikelihood([(prompt, [token]) for token in candidates])
+    for token, (total, is_greedy) in zip(candidates, results):
+        first_row = first_rows[token]
+        assert total == pytest.approx(first_row[token], abs=2e-3)
+        assert is_greedy == (token == greedy)
+        alone = _scores(engine, prompt, [token])[0]
+        assert alone[token] == pytest.approx(first_row[token], abs=2e-3)
+        assert int(alone.argmax()) == greedy
+
+
 def test_generated_tokens_are_the_best_scored(engine, prompts):
     """Decoding and teacher-forced scoring agree: each generated token is (within rounding) the argmax."""
     prompt = prompts[3]

@@ -8,7 +8,6 @@ import pytest
 from pytest_llmperf.baselines import BaselineKey, BaselineStore
 from pytest_llmperf.checks import Checker
 from pytest_llmperf.datasets import mmlu as data
-from pytest_llmperf.engines import ScoredPath
 from pytest_llmperf.errors import UsageError
 from pytest_llmperf.metrics import mmlu
 from pytest_llmperf.profiles import load_profile
@@ -53,21 +52,26 @@ def test_argmax_takes_the_whole_vocabulary(hf_engine, tokenizer, prompts):
     letters = {t: letter for letter, ids in mmlu.answer_token_ids(tokenizer).items() for t in ids}
     for prompt, prediction in zip(prompts, predictions):
         ids = tokenizer(prompt.text)["input_ids"]
-        row = hf_engine.score_path(ids, [0]).values[0]
-        assert prediction.detail["argmax_token_id"] == int(row.argmax())
-        assert prediction.predicted == letters.get(int(row.argmax()))
+        argmax = int(hf_engine.score_path(ids, [0]).values[0].argmax())
+        assert prediction.detail["argmax_token_id"] == (argmax if argmax in letters else None)
+        assert prediction.predicted == letters.get(argmax)
+
+
+def test_both_modes_in_one_call_equal_each_mode_alone(hf_engine, tokenizer, prompts):
+    both = mmlu.score_modes(hf_engine, tokenizer, prompts, mmlu.MODES)
+    assert both["loglikelihood"] == mmlu.score_loglikelihood(hf_engine, tokenizer, prompts)
+    assert both["argmax"] == mmlu.score_argmax(hf_engine, tokenizer, prompts)
 
 
 class _FixedArgmax:
-    """Plumbing only: an engine whose last-position argmax is a chosen token."""
+    """Plumbing only: an engine whose next-token argmax is a chosen token."""
 
-    def __init__(self, token, vocab=49152):
-        self.token, self.vocab = token, vocab
+    def __init__(self, token):
+        self.token = token
 
-    def score_path(self, prompt, path, top_k=None):
-        values = np.zeros((len(path), self.vocab), dtype=np.float32)
-        values[:, self.token] = 1.0
-        return ScoredPath(values, "logits")
+    def loglikelihood(self, requests):
+        return [(0.0 if continuation == [self.token] else -5.0, continuation == [self.token])
+                for _, continuation in requests]
 
 
 def test_argmax_on_a_token_that_is_no_letter_is_a_miss(tokenizer, prompts):

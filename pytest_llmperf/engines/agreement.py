@@ -14,7 +14,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .base import Engine, Generation
+from .base import Engine
 
 
 @dataclasses.dataclass(frozen=True)
@@ -89,21 +89,21 @@ def compare(
     engine_a: Engine,
     engine_b: Engine,
     prompts: Sequence[Sequence[int]],
-    outputs_a: Sequence[Generation],
-    outputs_b: Sequence[Generation],
+    outputs_a: Sequence[Sequence[int]],
+    outputs_b: Sequence[Sequence[int]],
     top_k: int = 5,
 ) -> Agreement:
-    """Apply the rule to two engines' greedy outputs for the same prompts."""
+    """Apply the rule to two engines' greedy outputs (generated token ids) for the same prompts."""
     if not len(prompts) == len(outputs_a) == len(outputs_b):
         raise ValueError("prompts and both engines' outputs must have the same length")
     exact, divergences = 0, []
     for index, (prompt, a, b) in enumerate(zip(prompts, outputs_a, outputs_b)):
-        position = first_difference(a.token_ids, b.token_ids)
+        position = first_difference(a, b)
         if position is None:
-            exact += int(len(a.token_ids) == len(b.token_ids))
+            exact += int(len(a) == len(b))
             continue
-        prefix = a.token_ids[:position]  # shared by both streams
-        token_a, token_b = a.token_ids[position], b.token_ids[position]
+        prefix = a[:position]  # shared by both streams
+        token_a, token_b = a[position], b[position]
         divergences.append(Divergence(
             prompt_index=index, position=position, token_a=token_a, token_b=token_b,
             rank_of_b_under_a=_rank_at(engine_a, prompt, prefix, token_b, top_k),

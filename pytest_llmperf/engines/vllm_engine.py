@@ -35,6 +35,8 @@ KNOWN_SETTINGS = (
     "enable_prefix_caching", "max_logprobs",
 )
 DEFAULT_TOP_K = 20
+MAX_TOKEN_IDS = 128
+"""vLLM's limit on ``logprob_token_ids`` (the token ids one request may ask log-probs of)."""
 """Log-probabilities returned per position by ``score_path`` (vLLM's default ``max_logprobs``)."""
 #: On CPU, inductor compilation costs minutes at start-up and measured no faster decode.
 CPU_DEFAULTS = {"enforce_eager": True}
@@ -109,6 +111,8 @@ class VllmEngine:
         model_config = self._llm.model_config
         self.vocab_size = int(model_config.get_vocab_size())
         self.max_logprobs = int(model_config.max_logprobs)
+        # Releases with logprob_token_ids score a prompt's next token without prompt log-probs.
+        self._scores_tokens = "logprob_token_ids" in getattr(vllm.SamplingParams, "__struct_fields__", ())
         self.eos_token_ids = eos_token_ids(options.model_path)
         dtype = str(model_config.dtype).removeprefix("torch.")
         kv_dtype = str(self.arguments.get("kv_cache_dtype", "auto"))
@@ -209,14 +213,42 @@ class VllmEngine:
 
         return await run_all(one(s) for s in sequences)
 
+    async def _next_token(self, context: list[int], candidates: list[int] | None, top_k: int | None):
+        """One forward pass over ``context``: (greedy next token, {token: log-prob}) for the
+        ``candidates`` (or the top ``top_k``) at the position after it; no prompt log-probabilities."""
+        from vllm import TokensPrompt
+
+        # max_tokens=1 and no min_tokens: the sampled token is the raw argmax; log-probs are raw too.
+        sampling = (self._sampling(max_tokens=1, logprob_token_ids=candidates) if candidates
+                    else self._sampling(max_tokens=1, logprobs=top_k))
+        greedy, values = None, {}
+        async for output in self._llm.generate(TokensPrompt(prompt_token_ids=context), sampling,
+                                               request_id=f"llmperf-score-{next(self._ids)}"):
+            completion = output.outputs[0]
+            if completion.token_ids:
+                greedy = int(completion.token_ids[0])
+            for row in completion.logprobs or ():
+                values.update((int(token), float(entry.logprob)) for token, entry in row.items())
+        if greedy is None:
+            raise EngineError("vllm returned no token for a scoring request")
+        return greedy, values
+
     def score_path(self, prompt: Sequence[int], path: Sequence[int], top_k: int | None = None) -> ScoredPath:
         """Top-k log-probabilities at each path position (plus the path token's own); the rest is ``-inf``."""
         if not prompt or not path:
             raise ValueError("score_path needs a non-empty prompt and path")
         k = self._check_top_k(top_k)
-        sequence = [int(t) for t in prompt] + [int(t) for t in path]
-        (rows,) = self._loop.run(self._prompt_logprobs([sequence], k))
+        prompt, path = [int(t) for t in prompt], [int(t) for t in path]
         values = np.full((len(path), self.vocab_size), -np.inf, dtype=np.float32)
+        if len(path) == 1 and self._scores_tokens:
+            # The row after the prompt is a sampled token's: no log-probs for every prompt position.
+            _, row = self._loop.run(self._next_token(prompt, None, k))
+            if path[0] not in row:
+                row.update(self._loop.run(self._next_token(prompt, path, None))[1])
+            for token, logprob in row.items():
+                values[0, token] = logprob
+            return ScoredPath(values=values, space="logprobs")
+        (rows,) = self._loop.run(self._prompt_logprobs([prompt + path], k))
         for position in range(len(path)):
             for token, logprob in rows[len(prompt) + position].items():
                 values[position, token] = logprob.logprob
@@ -230,22 +262,46 @@ class VllmEngine:
         return min(k, self.max_logprobs)
 
     def loglikelihood(self, requests: Sequence[tuple[Sequence[int], Sequence[int]]]) -> list[tuple[float, bool]]:
-        sequences = []
+        """Single-token continuations of one context (MMLU's " A".." D") share one forward pass
+        that reads just their log-probs; longer continuations are scored from prompt log-probs."""
+        single: dict[tuple[int, ...], list[int]] = {}
+        longer: list[int] = []
         for index, (context, continuation) in enumerate(requests):
             if not context or not continuation:
                 raise ValueError(f"request {index} needs a non-empty context and continuation")
-            sequences.append([int(t) for t in context] + [int(t) for t in continuation])
+            if len(continuation) == 1 and self._scores_tokens:
+                single.setdefault(tuple(int(t) for t in context), []).append(index)
+            else:
+                longer.append(index)
+        for context in [c for c, indices in single.items() if len(indices) > MAX_TOKEN_IDS]:
+            longer.extend(single.pop(context))  # more candidates than one request may name
+        contexts = list(single)
+        batches = [(list(context), sorted({int(requests[i][1][0]) for i in single[context]}))
+                   for context in contexts]
         # prompt_logprobs=1: each row holds the actual token (with its rank) and the argmax.
-        all_rows = self._loop.run(self._prompt_logprobs(sequences, 1))
-        results = []
-        for (context, continuation), rows in zip(requests, all_rows):
+        sequences = [[int(t) for t in requests[i][0]] + [int(t) for t in requests[i][1]] for i in longer]
+        next_tokens, all_rows = self._loop.run(self._score_all(batches, sequences))
+
+        results: list[tuple[float, bool]] = [(0.0, False)] * len(requests)
+        for context, (greedy, row) in zip(contexts, next_tokens):
+            for index in single[context]:
+                token = int(requests[index][1][0])
+                results[index] = (row[token], token == greedy)
+        for index, rows in zip(longer, all_rows):
+            context, continuation = requests[index]
             total, greedy = 0.0, True
             for position, token in enumerate(continuation, start=len(context)):
                 entry = rows[position][int(token)]
                 total += float(entry.logprob)
                 greedy = greedy and entry.rank == 1
-            results.append((total, greedy))
+            results[index] = (total, greedy)
         return results
+
+    async def _score_all(self, batches, sequences):
+        return await run_all([
+            run_all(self._next_token(context, tokens, None) for context, tokens in batches),
+            self._prompt_logprobs(sequences, 1),
+        ])
 
     def close(self) -> None:
         llm, self._llm = getattr(self, "_llm", None), None

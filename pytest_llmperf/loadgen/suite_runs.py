@@ -2,8 +2,9 @@
 (engine, scenario, mode) per process, shared between the tests that judge it.
 
 The performance tests and the compliance validity tests judge the same runs;
-whichever test comes first runs LoadGen (its logs go to that test's folder),
-the others reuse the result and say so.
+the ROUGE suite and the cross-engine agreement suite read the same accuracy
+runs.  Whichever test comes first runs LoadGen (its logs go to that test's
+folder), the others reuse the result and say so.
 """
 
 from __future__ import annotations
@@ -34,6 +35,38 @@ def openorca_prompts(session: LlmperfSession) -> tuple[list[list[int]], str]:
         return [list(p) for p in table.prompts], str(table.path)
 
     return session.shared(("openorca-prompts", session.profile.datasets.openorca, session.samples()), load)
+
+
+def openorca_dataset(session: LlmperfSession):
+    """The profile's OpenOrca table (prompts and references), loaded once per process."""
+    from ..datasets.openorca import load_openorca
+
+    datasets, samples = session.profile.datasets, session.samples()
+    return session.shared(("openorca", datasets.openorca, samples), lambda: load_openorca(
+        datasets.openorca, session.tokenizer, samples=samples, allow_pickle=datasets.allow_pickle))
+
+
+def accuracy_run(session: LlmperfSession, engine: Engine, target_id: str, nodeid: str) -> SuiteRun:
+    """The OpenOrca accuracy run of ``engine`` (Offline, AccuracyOnly, every sample once), made
+    once per process; its run.json names the suite and target so it can be judged again later."""
+    from ..metrics.rouge_targets import SUITE
+
+    key = ("loadgen-run", engine.info.engine, engine.info.device, "Offline", "AccuracyOnly")
+    made: list[bool] = []
+
+    def make() -> tuple[LoadgenRun, str]:
+        made.append(True)
+        dataset, profile = openorca_dataset(session), session.profile
+        metadata = {"suite": SUITE, "model": str(session.model.path), "tokenizer": str(session.model.path),
+                    "dataset": profile.datasets.openorca, "samples": session.samples(), "dtype": "int32",
+                    "profile": profile.name, "target": target_id}
+        with session.timed("generate"):
+            run = run_loadgen(engine, dataset.prompts, "Offline", "AccuracyOnly", profile,
+                              session.test_dir(nodeid), metadata)
+        return run, nodeid
+
+    run, owner = session.shared(key, make)
+    return SuiteRun(run, owner, reused=not made)
 
 
 def scenario_run(session: LlmperfSession, engine: Engine, scenario: str, mode: str, nodeid: str) -> SuiteRun:

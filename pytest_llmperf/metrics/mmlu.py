@@ -12,7 +12,9 @@
   on its own (after the BOS); for SentencePiece vocabularies that is the same
   token as `` A``, for byte-level BPE vocabularies it is not, so both the bare
   and the space-prefixed single-token forms count.  Any other token (another
-  letter, a newline, a word) is a miss.
+  letter, a newline, a word) is a miss.  A letter token is the argmax exactly
+  when the engine's ``loglikelihood`` calls it greedy, so both modes go through
+  that one call (``score_modes``).
 
 Accuracy is micro-averaged over all questions, in percent, with a per-subject table.
 """
@@ -46,11 +48,12 @@ class MmluPrediction:
     answer: str
     """The correct letter."""
     predicted: str | None
-    """The letter the engine chose; None when the argmax token is no answer letter."""
+    """The letter the engine chose; None when the argmax token is no answer letter's."""
     shots: int
     """Few-shot examples in its prompt."""
     detail: dict[str, Any]
-    """Mode-specific evidence: log-probabilities per letter, or the argmax token."""
+    """Mode-specific evidence: log-probabilities per letter, or the argmax letter token and
+    the log-probabilities of every letter token."""
 
     @property
     def correct(self) -> bool:
@@ -143,51 +146,69 @@ def prompt_token_count(tokenizer):
 
 # -- scoring ----------------------------------------------------------------------
 
-def score_loglikelihood(engine, tokenizer, prompts: Sequence[MmluPrompt]) -> list[MmluPrediction]:
-    """lm-eval's scoring: the letter whose `` X`` continuation is most likely."""
-    requests = []
+def score_modes(engine, tokenizer, prompts: Sequence[MmluPrompt], modes: Sequence[str]) -> dict[str, list[MmluPrediction]]:
+    """Predictions of each mode in ``modes``, from one ``engine.loglikelihood`` call.
+
+    Both modes read the next-token distribution after the prompt: lm-eval's the
+    log-probabilities of `` A``.. `` D``, FlagPerf's whether the argmax is a letter
+    token (a letter token is the argmax exactly when it is greedy).  Where both
+    encode the prompt alike, the engine scores all the candidates with one forward
+    pass per question.
+    """
+    unknown = [mode for mode in modes if mode not in MODES]
+    if unknown:
+        raise ValueError(f"unknown MMLU mode {unknown[0]!r}; known: {', '.join(MODES)}")
+    letters = answer_token_ids(tokenizer) if "argmax" in modes else {}
+    requests: dict[str, list[list[tuple[list[int], list[int]]]]] = {mode: [] for mode in modes}
     for prompt in prompts:
-        for letter in LETTERS:
-            requests.append(encode_pair(tokenizer, prompt.text, " " + letter))
-    results = engine.loglikelihood(requests)
-    predictions = []
-    for index, prompt in enumerate(prompts):
-        scores = [results[index * len(LETTERS) + k][0] for k in range(len(LETTERS))]
-        best = max(range(len(LETTERS)), key=lambda k: (scores[k], -k))  # first of equals, as argmax
-        predictions.append(MmluPrediction(
-            subject=prompt.question.subject, origin=prompt.question.origin, answer=prompt.question.answer_letter,
-            predicted=LETTERS[best], shots=prompt.shots,
-            detail={"logprobs": dict(zip(LETTERS, (round(float(s), 6) for s in scores)))},
-        ))
+        if "loglikelihood" in modes:
+            requests["loglikelihood"].append([encode_pair(tokenizer, prompt.text, " " + letter) for letter in LETTERS])
+        if "argmax" in modes:
+            context = _encode(tokenizer, prompt.text, True)
+            requests["argmax"].append([(context, [token]) for letter in LETTERS for token in sorted(letters[letter])])
+    flat = [request for mode in modes for per_prompt in requests[mode] for request in per_prompt]
+    results = iter(engine.loglikelihood(flat))
+    predictions: dict[str, list[MmluPrediction]] = {}
+    for mode in modes:
+        predict = _loglikelihood_prediction if mode == "loglikelihood" else _argmax_prediction
+        predictions[mode] = [predict(prompt, [next(results) for _ in per_prompt], per_prompt, letters)
+                             for prompt, per_prompt in zip(prompts, requests[mode])]
     return predictions
+
+
+def _loglikelihood_prediction(prompt: MmluPrompt, results, _requests, _letters) -> MmluPrediction:
+    """lm-eval's choice: the letter whose `` X`` continuation is most likely."""
+    scores = [total for total, _ in results]
+    best = max(range(len(LETTERS)), key=lambda k: (scores[k], -k))  # first of equals, as argmax
+    return MmluPrediction(
+        subject=prompt.question.subject, origin=prompt.question.origin, answer=prompt.question.answer_letter,
+        predicted=LETTERS[best], shots=prompt.shots,
+        detail={"logprobs": dict(zip(LETTERS, (round(float(s), 6) for s in scores)))},
+    )
+
+
+def _argmax_prediction(prompt: MmluPrompt, results, requests, letters) -> MmluPrediction:
+    """FlagPerf's choice: the letter whose token is the argmax over the vocabulary, else none."""
+    letter_of = {token: letter for letter, ids in letters.items() for token in ids}
+    greedy = [continuation[0] for (_, continuation), (_, is_greedy) in zip(requests, results) if is_greedy]
+    token = greedy[0] if greedy else None
+    return MmluPrediction(
+        subject=prompt.question.subject, origin=prompt.question.origin, answer=prompt.question.answer_letter,
+        predicted=letter_of.get(token), shots=prompt.shots,
+        detail={"argmax_token_id": token,  # None: the argmax is no answer letter's token
+                "letter_token_logprobs": {str(c[0]): round(float(total), 6)
+                                          for (_, c), (total, _) in zip(requests, results)}},
+    )
+
+
+def score_loglikelihood(engine, tokenizer, prompts: Sequence[MmluPrompt]) -> list[MmluPrediction]:
+    """lm-eval's scoring alone."""
+    return score_modes(engine, tokenizer, prompts, ["loglikelihood"])["loglikelihood"]
 
 
 def score_argmax(engine, tokenizer, prompts: Sequence[MmluPrompt]) -> list[MmluPrediction]:
-    """FlagPerf's scoring: argmax over the vocabulary at the prompt's last position."""
-    letters = answer_token_ids(tokenizer)
-    letter_of = {token: letter for letter, ids in letters.items() for token in ids}
-    predictions = []
-    for prompt in prompts:
-        ids = _encode(tokenizer, prompt.text, True)
-        answer_id = min(letters[prompt.question.answer_letter])
-        # The path's first row scores the token after the prompt: exactly the last-position logits.
-        scored = engine.score_path(ids, [answer_id])
-        row = scored.values[0]
-        token = int(row.argmax())
-        predictions.append(MmluPrediction(
-            subject=prompt.question.subject, origin=prompt.question.origin, answer=prompt.question.answer_letter,
-            predicted=letter_of.get(token), shots=prompt.shots,
-            detail={"argmax_token_id": token, "argmax_token": tokenizer.decode([token]), "space": scored.space},
-        ))
-    return predictions
-
-
-def score(mode: str, engine, tokenizer, prompts: Sequence[MmluPrompt]) -> list[MmluPrediction]:
-    if mode == "loglikelihood":
-        return score_loglikelihood(engine, tokenizer, prompts)
-    if mode == "argmax":
-        return score_argmax(engine, tokenizer, prompts)
-    raise ValueError(f"unknown MMLU mode {mode!r}; known: {', '.join(MODES)}")
+    """FlagPerf's scoring alone."""
+    return score_modes(engine, tokenizer, prompts, ["argmax"])["argmax"]
 
 
 # -- gates --------------------------------------------------------------------------

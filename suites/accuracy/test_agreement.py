@@ -1,6 +1,7 @@
 """Cross-engine agreement: transformers and vLLM, greedy, on the embedded OpenOrca prompts.
 
-The rule is vLLM's own: where the two token streams first differ, each side's
+The outputs compared are those of each engine's OpenOrca accuracy run, the
+run the ROUGE suite scores (made here if this test comes first).  The rule is vLLM's own: where the two token streams first differ, each side's
 token must be in the other side's top-k (``TOP_K``).  The exact-match rate and
 the first divergence positions are recorded in results.json.  Runs when both
 engines are selected: ``pytest suites/accuracy --llmperf-engine transformers,vllm``.
@@ -11,11 +12,11 @@ import statistics
 import pytest
 
 from pytest_llmperf import hardware
-from pytest_llmperf.datasets.openorca import load_openorca
-from pytest_llmperf.engines import GenerationParams
 from pytest_llmperf.engines.agreement import compare
 from pytest_llmperf.errors import DeviceUnavailable, EngineError, EngineUnavailable, UsageError
 from pytest_llmperf.gates import Limit
+from pytest_llmperf.loadgen import read_accuracy_log
+from pytest_llmperf.loadgen.suite_runs import accuracy_run, openorca_dataset
 from pytest_llmperf.session import EngineTarget, unavailable_reason
 
 PAIR = ("transformers", "vllm")
@@ -29,13 +30,13 @@ def _engines(session, device):
         pytest.skip(f"compares {' and '.join(PAIR)}: select both with --llmperf-engine {','.join(PAIR)} "
                     f"(selected: {','.join(selected)})")
     engines = []
-    for name in PAIR:
+    for name in PAIR:  # (target id, engine) pairs
         target = EngineTarget(name, device)
         reason = unavailable_reason(session.settings, target)
         if reason:
             pytest.skip(reason)
         try:
-            engines.append(session.engine(target))
+            engines.append((target.id, session.engine(target)))
         except (EngineUnavailable, DeviceUnavailable) as exc:
             pytest.skip(str(exc))
         except (UsageError, EngineError) as exc:
@@ -44,16 +45,13 @@ def _engines(session, device):
 
 
 @pytest.mark.parametrize("device", [pytest.param(d, marks=getattr(pytest.mark, d)) for d in hardware.DEVICE_CLASSES])
-def test_transformers_and_vllm_agree(device, llmperf_session, llmperf_profile, llmperf_check):
-    session, profile = llmperf_session, llmperf_profile
-    reference, candidate = _engines(session, device)
-    source, samples = profile.datasets.openorca, session.samples()
-    dataset = session.shared(("openorca", source, samples), lambda: load_openorca(
-        source, session.tokenizer, samples=samples, allow_pickle=profile.datasets.allow_pickle))
-    params = GenerationParams(max_new_tokens=profile.generation.max_new_tokens,
-                              min_new_tokens=profile.generation.min_new_tokens)
-    with session.timed("generate"):
-        outputs = [engine.generate(dataset.prompts, params) for engine in (reference, candidate)]
+def test_transformers_and_vllm_agree(device, llmperf_session, llmperf_check, request):
+    session = llmperf_session
+    pair = _engines(session, device)
+    dataset = openorca_dataset(session)
+    outputs = [_outputs(accuracy_run(session, engine, target_id, request.node.nodeid).run, len(dataset.prompts))
+               for target_id, engine in pair]
+    (_, reference), (_, candidate) = pair
     with session.timed("score"):
         result = compare(reference, candidate, dataset.prompts, *outputs, top_k=TOP_K)
 
@@ -73,3 +71,14 @@ def test_transformers_and_vllm_agree(device, llmperf_session, llmperf_profile, l
     for divergence in result.violations:
         llmperf_check.fail(divergence.describe(reference.info.engine, candidate.info.engine))
     llmperf_check.verify()
+
+
+def _outputs(run, samples: int) -> list[tuple[int, ...]]:
+    """Each sample's generated token ids, from the run's accuracy log (first response per sample)."""
+    tokens: dict[int, tuple[int, ...]] = {}
+    for entry in read_accuracy_log(run.accuracy_log, "int32"):
+        tokens.setdefault(entry.qsl_idx, entry.token_ids)
+    missing = [index for index in range(samples) if index not in tokens]
+    if missing:
+        pytest.fail(f"the accuracy run in {run.folder} has no response for samples {missing[:10]}", pytrace=False)
+    return [tokens[index] for index in range(samples)]

@@ -1,5 +1,7 @@
 """MMLU 5-shot, scored as lm-eval does (log-likelihood of " A".." D") and as
 FlagPerf does (argmax over the whole vocabulary at the last prompt position).
+Both modes read the same next-token distribution: the first of the two tests
+scores every mode of the profile in one pass, the other reuses its predictions.
 
 Data and limits come from the profile's ``[datasets] mmlu`` and ``[mmlu]``:
 the embedded profile gates on baselines within ``tolerance_points``;
@@ -28,7 +30,9 @@ def test_mmlu_accuracy(mode, llmperf_engine, llmperf_session, llmperf_profile, l
                                                         mmlu.prompt_token_count(session.tokenizer)))
 
     with session.timed("score"):
-        predictions = mmlu.score(mode, llmperf_engine, session.tokenizer, prompts)
+        predictions = session.shared(
+            ("mmlu-predictions", llmperf_engine.info.engine, llmperf_engine.info.device, key, tuple(section.modes)),
+            lambda: mmlu.score_modes(llmperf_engine, session.tokenizer, prompts, section.modes))[mode]
     result = mmlu.summarize(mode, predictions)
     predictions_file = session.test_dir(request.node.nodeid) / "mmlu-predictions.jsonl"
     mmlu.write_predictions(predictions_file, predictions)

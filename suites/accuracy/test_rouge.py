@@ -2,31 +2,26 @@
 
 LoadGen issues every dataset sample once (Offline, AccuracyOnly); the SUT's
 int32 token ids land in ``mlperf_log_accuracy.json`` under this test's folder
-in ``--llmperf-out``, next to LoadGen's other logs and run.json, so the run
-can be scored again (``llmperf evaluate-accuracy``, suites/compliance).
+in ``--llmperf-out`` (or the agreement suite's, if that ran first: the two
+share the run), next to LoadGen's other logs and run.json, so the run can be
+scored again (``llmperf evaluate-accuracy``, suites/compliance).
 Limits come from the profile's ``[rouge]`` table: baselines in the embedded
 profile, published targets in the mlperf-* profiles.
 """
 
-from pytest_llmperf.datasets.openorca import load_openorca
 from pytest_llmperf.loadgen import read_accuracy_log
-from pytest_llmperf.loadgen.runner import run_loadgen
+from pytest_llmperf.loadgen.suite_runs import accuracy_run, openorca_dataset
 from pytest_llmperf.metrics import rouge, rouge_targets
 
 
 def test_openorca_rouge(llmperf_engine, llmperf_target, llmperf_session, llmperf_profile, llmperf_check, request):
     session, profile = llmperf_session, llmperf_profile
     rouge_targets.check_section(profile)
-    source, samples = profile.datasets.openorca, session.samples()
-    dataset = session.shared(("openorca", source, samples), lambda: load_openorca(
-        source, session.tokenizer, samples=samples, allow_pickle=profile.datasets.allow_pickle))
-
-    with session.timed("generate"):
-        run = run_loadgen(llmperf_engine, dataset.prompts, "Offline", "AccuracyOnly", profile,
-                          session.test_dir(request.node.nodeid),
-                          metadata={"suite": rouge_targets.SUITE, "model": str(session.model.path),
-                                    "tokenizer": str(session.model.path), "dataset": source, "samples": samples,
-                                    "dtype": "int32", "profile": profile.name, "target": llmperf_target.id})
+    dataset = openorca_dataset(session)
+    shared = accuracy_run(session, llmperf_engine, llmperf_target.id, request.node.nodeid)
+    run = shared.run
+    if shared.reused:
+        print(f"\nscoring the accuracy run made by {shared.owner} ({run.folder})")
     with session.timed("score"):
         result = rouge.score_accuracy_log(read_accuracy_log(run.accuracy_log, "int32"), dataset.references,
                                           session.tokenizer, log_path=run.accuracy_log)
