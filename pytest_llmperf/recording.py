@@ -7,7 +7,6 @@ from their reports' ``user_properties``, so workers never write shared files.
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any
 
@@ -81,32 +80,15 @@ class SessionRecorder:
         return [store.update(key, entries) for key, entries in by_key.items()]
 
     def summary_lines(self) -> list[str]:
-        """The end-of-session table: metric, value, baseline/target, delta, verdict."""
+        """The end-of-session table (``report.table``'s, as in the reports), the time per phase, the file."""
+        from .report.table import metric_row, text_table
+
         metrics = self.store.metrics
         if not metrics:
             return []
-        rows = [("metric", "engine", "value", "unit", "limit", "delta", "verdict")]
-        for metric in metrics:
-            rows.append((metric.name, metric.engine or "", _fmt(metric.value), metric.unit,
-                         metric.limit or "", _delta(metric), metric.verdict.upper()))
-        widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-        lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
-        lines.insert(1, "  ".join("-" * w for w in widths))
+        lines = text_table([metric_row(metric) for metric in metrics])
         timings = self.store.data.get("timings") or {}
         if timings:
             lines.append("time: " + ", ".join(f"{phase} {seconds:.1f} s" for phase, seconds in sorted(timings.items())))
         lines.append(f"results: {self.store.path}")
         return lines
-
-
-def _fmt(value: float | None) -> str:
-    if value is None or not math.isfinite(value):
-        return "n/a"
-    return f"{value:.4g}" if abs(value) < 1e5 else f"{value:.3e}"
-
-
-def _delta(metric: Metric) -> str:
-    if metric.value is None or metric.baseline in (None, 0):
-        return ""
-    return f"{100 * (metric.value - metric.baseline) / abs(metric.baseline):+.1f}%"
-

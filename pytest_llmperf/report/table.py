@@ -1,8 +1,9 @@
-"""The metric table, cell for cell the one printed at the end of a session.
+"""The metric table (metric, engine, value, unit, limit, delta, verdict).
 
-Columns and number formats match ``recording.SessionRecorder.summary_lines``
-(metric, engine, value, unit, limit, delta, verdict), so a number read in the
-terminal can be found unchanged in the HTML and Markdown reports.
+The terminal summary at the end of a session
+(``recording.SessionRecorder.summary_lines``) and the HTML and Markdown
+reports all format it here, so a number read in the terminal can be found
+unchanged in the reports.
 """
 
 from __future__ import annotations
