@@ -16,8 +16,9 @@ PYTEST_ARGS ?=
 suites: $(VENV)/.installed
 	$(BIN)/pytest suites -m cpu --llmperf-engine $(ENGINES) $(PYTEST_ARGS)
 
+# The plugin records these sessions too: elsewhere, so they do not replace the suites' results.json.
 test: $(VENV)/.installed
-	$(BIN)/pytest tests $(PYTEST_ARGS)
+	$(BIN)/pytest tests --llmperf-out llmperf-results/plugin-tests $(PYTEST_ARGS)
 
 setup: $(VENV)/.installed
 

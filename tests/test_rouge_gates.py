@@ -20,6 +20,7 @@ from pytest_llmperf.profiles import RougeSection, load_profile
 REPO = Path(__file__).resolve().parents[1]
 ROUGE_SUITE = REPO / "suites" / "accuracy" / "test_rouge.py"
 TARGETS_SUITE = REPO / "suites" / "compliance" / "test_accuracy_targets.py"
+AGREEMENT_SUITE = REPO / "suites" / "accuracy" / "test_agreement.py"
 FEW_SAMPLES = """
 description = "a few embedded samples, short answers"
 [generation]
@@ -136,3 +137,21 @@ def test_compliance_targets_skip_without_targets_or_runs(pytester, monkeypatch):
     nothing.assert_outcomes(skipped=2)
     nothing.stdout.fnmatch_lines(["*no finished accuracy run of transformers-cpu under*",
                                   "*set LLMPERF_ACCURACY_RUN=FOLDER*"])
+
+
+def test_rouge_and_agreement_share_one_accuracy_run_per_engine(pytester):
+    """The agreement suite runs first and makes both engines' accuracy runs; the ROUGE suite scores
+    them.  Each engine's logs stay in that engine's ROUGE folder (two runs never share a folder)."""
+    pytest.importorskip("vllm")
+    profile = (profile_text('mode = "baseline"\ntolerance_points = 1.0\n')
+               + "[engine.vllm]\nkv_cache_memory_bytes = 536870912\nmax_model_len = 2048\n")
+    result = run_suite(pytester, profile, AGREEMENT_SUITE, ROUGE_SUITE,
+                       args=["-s", "-m", "cpu", "--llmperf-engine", "transformers,vllm", "--llmperf-update-baselines"])
+    result.assert_outcomes(passed=3)
+    result.stdout.fnmatch_lines(["*scoring the accuracy run made by *test_agreement.py::*"] * 2)
+    runs = pytester.path / "llmperf-results" / "runs"
+    assert sorted(p.name for p in runs.iterdir()) == ["test_openorca_rouge_transformers-cpu",
+                                                       "test_openorca_rouge_vllm-cpu"]
+    for target in ("transformers-cpu", "vllm-cpu"):
+        run = json.loads((runs / f"test_openorca_rouge_{target}" / "run.json").read_text())
+        assert run["metadata"]["target"] == target and run["engine"]["engine"] == target.split("-")[0]

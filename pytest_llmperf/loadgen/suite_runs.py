@@ -37,6 +37,10 @@ def openorca_prompts(session: LlmperfSession) -> tuple[list[list[int]], str]:
     return session.shared(("openorca-prompts", session.profile.datasets.openorca, session.samples()), load)
 
 
+ROUGE_TEST = "test_openorca_rouge"
+"""The ROUGE suite's test (suites/accuracy/test_rouge.py): accuracy runs are filed under its name."""
+
+
 def openorca_dataset(session: LlmperfSession):
     """The profile's OpenOrca table (prompts and references), loaded once per process."""
     from ..datasets.openorca import load_openorca
@@ -48,7 +52,10 @@ def openorca_dataset(session: LlmperfSession):
 
 def accuracy_run(session: LlmperfSession, engine: Engine, target_id: str, nodeid: str) -> SuiteRun:
     """The OpenOrca accuracy run of ``engine`` (Offline, AccuracyOnly, every sample once), made
-    once per process; its run.json names the suite and target so it can be judged again later."""
+    once per process; its run.json names the suite and target so it can be judged again later.
+
+    Its logs always go to the ROUGE test's folder of that target (``runs/test_openorca_rouge_<target>``),
+    whichever test makes the run: two engines' runs never share a folder."""
     from ..metrics.rouge_targets import SUITE
 
     key = ("loadgen-run", engine.info.engine, engine.info.device, "Offline", "AccuracyOnly")
@@ -62,7 +69,7 @@ def accuracy_run(session: LlmperfSession, engine: Engine, target_id: str, nodeid
                     "profile": profile.name, "target": target_id}
         with session.timed("generate"):
             run = run_loadgen(engine, dataset.prompts, "Offline", "AccuracyOnly", profile,
-                              session.test_dir(nodeid), metadata)
+                              session.test_dir(f"{ROUGE_TEST}[{target_id}]"), metadata)
         return run, nodeid
 
     run, owner = session.shared(key, make)

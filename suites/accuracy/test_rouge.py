@@ -2,9 +2,10 @@
 
 LoadGen issues every dataset sample once (Offline, AccuracyOnly); the SUT's
 int32 token ids land in ``mlperf_log_accuracy.json`` under this test's folder
-in ``--llmperf-out`` (or the agreement suite's, if that ran first: the two
-share the run), next to LoadGen's other logs and run.json, so the run can be
-scored again (``llmperf evaluate-accuracy``, suites/compliance).
+in ``--llmperf-out``, next to LoadGen's other logs and run.json, so the run can
+be scored again (``llmperf evaluate-accuracy``, suites/compliance).  The
+agreement suite compares the same run's outputs; whichever test comes first
+makes it.
 Limits come from the profile's ``[rouge]`` table: baselines in the embedded
 profile, published targets in the mlperf-* profiles.
 """
