@@ -35,9 +35,9 @@ KNOWN_SETTINGS = (
     "enable_prefix_caching", "max_logprobs",
 )
 DEFAULT_TOP_K = 20
+"""Log-probabilities returned per position by ``score_path`` (vLLM's default ``max_logprobs``)."""
 MAX_TOKEN_IDS = 128
 """vLLM's limit on ``logprob_token_ids`` (the token ids one request may ask log-probs of)."""
-"""Log-probabilities returned per position by ``score_path`` (vLLM's default ``max_logprobs``)."""
 #: On CPU, inductor compilation costs minutes at start-up and measured no faster decode.
 CPU_DEFAULTS = {"enforce_eager": True}
 VLLM_DEVICES = {"cpu": "cpu", "cuda": "cuda", "rocm": "rocm", "npu": "ascend"}

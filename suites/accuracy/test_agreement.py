@@ -1,8 +1,9 @@
 """Cross-engine agreement: transformers and vLLM, greedy, on the embedded OpenOrca prompts.
 
 The outputs compared are those of each engine's OpenOrca accuracy run, the
-run the ROUGE suite scores (made here if this test comes first).  The rule is vLLM's own: where the two token streams first differ, each side's
-token must be in the other side's top-k (``TOP_K``).  The exact-match rate and
+run the ROUGE suite scores (made here if this test comes first).  The rule is
+vLLM's own: where the two token streams first differ, each side's token must
+be in the other side's top-k (``TOP_K``).  The exact-match rate and
 the first divergence positions are recorded in results.json.  Runs when both
 engines are selected: ``pytest suites/accuracy --llmperf-engine transformers,vllm``.
 """
@@ -29,8 +30,8 @@ def _engines(session, device):
     if not all(name in selected for name in PAIR):
         pytest.skip(f"compares {' and '.join(PAIR)}: select both with --llmperf-engine {','.join(PAIR)} "
                     f"(selected: {','.join(selected)})")
-    engines = []
-    for name in PAIR:  # (target id, engine) pairs
+    engines = []  # (target id, engine) pairs
+    for name in PAIR:
         target = EngineTarget(name, device)
         reason = unavailable_reason(session.settings, target)
         if reason:
