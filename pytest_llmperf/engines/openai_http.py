@@ -205,22 +205,69 @@ class OpenAIEngine:
         return ScoredPath(values=values, space="logprobs")
 
     def loglikelihood(self, requests: Sequence[tuple[Sequence[int], Sequence[int]]]) -> list[tuple[float, bool]]:
+        """Echoed prompt log-probs of each continuation; one-token continuations of one context are
+        first looked up in the top-k after the context (one short request for all of them)."""
         for index, (context, continuation) in enumerate(requests):
             if not context or not continuation:
                 raise ValueError(f"request {index} needs a non-empty context and continuation")
         return self._loop.run(self._loglikelihood_all(requests))
 
     async def _loglikelihood_all(self, requests) -> list[tuple[float, bool]]:
-        async def one(context, continuation):
+        results: list[tuple[float, bool]] = [(0.0, False)] * len(requests)
+
+        async def echoed(index: int) -> None:
+            context, continuation = requests[index]
             sequence = [int(t) for t in context] + [int(t) for t in continuation]
             actual, top = await self._echo_logprobs(sequence, 1)
             total, greedy = 0.0, True
             for row in range(len(context), len(sequence)):
                 total += float(actual[row])
                 greedy = greedy and float(actual[row]) >= max((top[row] or {}).values(), default=-np.inf) - 1e-6
-            return total, greedy
+            results[index] = (total, greedy)
 
-        return await run_all(one(c, x) for c, x in requests)
+        async def one_token(context: tuple[int, ...], indices: list[int]) -> None:
+            # One request for all one-token continuations of a context (MMLU's " A".." D"): the top-k
+            # after it; a continuation outside the top-k is scored from echoed prompt log-probs instead.
+            found = await self._next_token(list(context), self._check_top_k(None))
+            missing = []
+            for index in indices:
+                token = int(requests[index][1][0])
+                if found is not None and token in found[1]:
+                    results[index] = (found[1][token], token == found[0])
+                else:
+                    missing.append(index)
+            await run_all(echoed(index) for index in missing)
+
+        single: dict[tuple[int, ...], list[int]] = {}
+        longer = []
+        for index, (context, continuation) in enumerate(requests):
+            if len(continuation) == 1:
+                single.setdefault(tuple(int(t) for t in context), []).append(index)
+            else:
+                longer.append(index)
+        await run_all([*(one_token(context, indices) for context, indices in single.items()),
+                       *(echoed(index) for index in longer)])
+        return results
+
+    async def _next_token(self, context: list[int], top_k: int) -> tuple[int, dict[int, float]] | None:
+        """(greedy next token, {token id: log P} of the top k there), or None where the server
+        does not answer in that form (the echo route then decides)."""
+        if not self.token_prompts:
+            return None
+        body = self._body(context, max_tokens=1, logprobs=top_k, return_tokens_as_token_ids=True)
+        body.pop("return_token_ids", None)
+        try:
+            answer = await self._client.post_json("completions", body)
+            logprobs = answer["choices"][0]["logprobs"]
+            greedy = _token_id(logprobs["tokens"][0])
+            top = {_token_id(k): float(v) for k, v in logprobs["top_logprobs"][0].items()}
+        except EngineError as exc:
+            if " HTTP 4" in str(exc):
+                return None
+            raise
+        except (KeyError, IndexError, TypeError, ValueError, AttributeError):
+            return None
+        return greedy, top
 
     def close(self) -> None:
         loop = getattr(self, "_loop", None)
