@@ -33,7 +33,11 @@ def one_round(engines: str, extra: list[str], out: Path) -> dict:
     wall = time.perf_counter() - start
     verdict = next((line.strip("= ") for line in reversed(finished.stdout.splitlines())
                     if " passed" in line or " failed" in line), f"exit {finished.returncode}")
-    results = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    results_file = out / "results.json"
+    if not results_file.exists():
+        raise SystemExit(f"pytest wrote no {results_file} (exit {finished.returncode}):\n"
+                         f"{(finished.stdout + finished.stderr)[-3000:]}")
+    results = json.loads(results_file.read_text(encoding="utf-8"))
     slowest = sorted(results.get("tests", []), key=lambda t: t.get("duration_s") or 0.0, reverse=True)[:5]
     return {"wall_s": wall, "exit": finished.returncode, "verdict": verdict,
             "timings": results.get("timings") or {}, "slowest": slowest}

@@ -108,8 +108,9 @@ def test_loglikelihood_agrees_with_score_path(engine, prompts):
 
 
 def test_one_token_continuations_agree_with_longer_paths(engine, prompts):
-    """MMLU's case, several one-token continuations of one context, may take a shorter route
-    (vLLM reads the next token's log-probs instead of prompt log-probs): same numbers as a two-token path."""
+    """MMLU's case, several one-token continuations of one context, may take a shorter route (vLLM reads
+    the next token's log-probs, the openai engine the top-k after the context, instead of prompt
+    log-probs): same numbers as a two-token path, on either route (1000, 2000, 30000 are not top-k)."""
     prompt = prompts[0]
     (generation,) = engine.generate([prompt], GenerationParams(max_new_tokens=2, min_new_tokens=2))
     greedy = generation.token_ids[0]
