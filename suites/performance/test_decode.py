@@ -8,8 +8,7 @@ harness overhead.
 from pytest_llmperf.baselines import Tolerance
 from pytest_llmperf.datasets.chat import chat_prompt_ids
 from pytest_llmperf.engines import GenerationParams
-from pytest_llmperf.metrics.utilization import utilization
-from pytest_llmperf.models import parameter_count
+from pytest_llmperf.loadgen.suite_runs import record_utilization
 
 QUESTIONS = (
     "Explain in three sentences why the sky is blue.",
@@ -41,9 +40,6 @@ def test_decode_tokens_per_second(llmperf_engine, llmperf_session, llmperf_check
                                    extra={"batch": len(prompts), "new_tokens": 32})
     # One decode step yields a token for every row of the batch.
     steps_per_second = max(len(g.token_ids) for g in generations) / seconds
-    found = utilization(engine.info.device_name, parameter_count(llmperf_session.model), engine.info.dtype,
-                        tokens_per_second, steps_per_second)
-    llmperf_check.info("decode.mfu", found.mfu, "ratio", True, engine=engine_key, extra=found.extra())
-    llmperf_check.info("decode.mbu", found.mbu, "ratio", True, engine=engine_key, extra=found.extra())
-    benchmark.extra_info.update(mfu=found.mfu, mbu=found.mbu)
+    benchmark.extra_info.update(record_utilization(llmperf_check, llmperf_session, engine, "decode",
+                                                   tokens_per_second, steps_per_second, engine_key))
     llmperf_check.verify()

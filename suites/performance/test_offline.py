@@ -7,7 +7,7 @@ known).
 """
 
 from pytest_llmperf.baselines import Tolerance
-from pytest_llmperf.loadgen.suite_runs import record_utilization, scenario_run
+from pytest_llmperf.loadgen.suite_runs import loadgen_steps_per_second, record_utilization, scenario_run
 
 
 def test_offline_throughput(llmperf_engine, llmperf_session, llmperf_check, benchmark, request):
@@ -24,8 +24,8 @@ def test_offline_throughput(llmperf_engine, llmperf_session, llmperf_check, benc
                                    tolerance, engine=engine_key, extra=where)
     llmperf_check.against_baseline(key, "offline.samples_per_second", summary.samples_per_second, "samples/s", True,
                                    tolerance, engine=engine_key, extra=where)
-    utilization = record_utilization(llmperf_check, llmperf_session, engine, "offline", run,
-                                     summary.tokens_per_second, engine_key)
+    utilization = record_utilization(llmperf_check, llmperf_session, engine, "offline", summary.tokens_per_second,
+                                     loadgen_steps_per_second(run, summary.tokens_per_second), engine_key)
     benchmark.extra_info.update(
         scenario="Offline", tokens_per_second=summary.tokens_per_second,
         samples_per_second=summary.samples_per_second, samples=run.stats.samples, tokens=run.stats.tokens,

@@ -9,7 +9,7 @@ reported, not gated: in Server they follow the arrival rate.
 
 from pytest_llmperf.baselines import Tolerance
 from pytest_llmperf.gates import Limit
-from pytest_llmperf.loadgen.suite_runs import record_utilization, scenario_run
+from pytest_llmperf.loadgen.suite_runs import loadgen_steps_per_second, record_utilization, scenario_run
 
 NS_PER_MS = 1e6
 
@@ -39,8 +39,8 @@ def test_server_latency(llmperf_engine, llmperf_session, llmperf_check, benchmar
                                   engine=engine_key, extra=where)
     llmperf_check.info("server.completed_tokens_per_second", summary.tokens_per_second, "tokens/s", True,
                        engine=engine_key, extra=where)
-    utilization = record_utilization(llmperf_check, llmperf_session, engine, "server", run,
-                                     summary.tokens_per_second, engine_key)
+    utilization = record_utilization(llmperf_check, llmperf_session, engine, "server", summary.tokens_per_second,
+                                     loadgen_steps_per_second(run, summary.tokens_per_second), engine_key)
     benchmark.extra_info.update(
         scenario="Server", target_qps=run.settings.target_qps, completed_tokens_per_second=summary.tokens_per_second,
         completed_samples_per_second=summary.samples_per_second, queries=run.stats.samples, **measured,
