@@ -135,3 +135,20 @@ def trim_at_eos(token_ids: Sequence[int], eos_token_ids: frozenset[int]) -> tupl
         if token in eos_token_ids:
             return tuple(int(t) for t in token_ids[: index + 1]), True
     return tuple(int(t) for t in token_ids), False
+
+
+def group_one_token_requests(
+    requests: Sequence[tuple[Sequence[int], Sequence[int]]],
+) -> tuple[dict[tuple[int, ...], list[int]], list[int]]:
+    """Check ``loglikelihood`` requests and sort them for scoring: indices of one-token
+    continuations grouped by their context (MMLU's " A".." D" share one), and all other indices."""
+    one_token: dict[tuple[int, ...], list[int]] = {}
+    longer: list[int] = []
+    for index, (context, continuation) in enumerate(requests):
+        if not context or not continuation:
+            raise ValueError(f"request {index} needs a non-empty context and continuation")
+        if len(continuation) == 1:
+            one_token.setdefault(tuple(int(t) for t in context), []).append(index)
+        else:
+            longer.append(index)
+    return one_token, longer

@@ -23,7 +23,7 @@ import numpy as np
 
 from ..errors import EngineError
 from . import EngineOptions
-from .base import EngineInfo, Generation, GenerationParams, ScoredPath, TokenCallback
+from .base import EngineInfo, Generation, GenerationParams, ScoredPath, TokenCallback, group_one_token_requests
 from .event_loop import LoopThread, run_all
 from .http_common import HttpClient, decode_json, endpoint_settings, server_message, sse_events
 from .model_files import eos_token_ids, load_tokenizer, vocab_size
@@ -207,12 +207,10 @@ class OpenAIEngine:
     def loglikelihood(self, requests: Sequence[tuple[Sequence[int], Sequence[int]]]) -> list[tuple[float, bool]]:
         """Echoed prompt log-probs of each continuation; one-token continuations of one context are
         first looked up in the top-k after the context (one short request for all of them)."""
-        for index, (context, continuation) in enumerate(requests):
-            if not context or not continuation:
-                raise ValueError(f"request {index} needs a non-empty context and continuation")
-        return self._loop.run(self._loglikelihood_all(requests))
+        single, longer = group_one_token_requests(requests)
+        return self._loop.run(self._loglikelihood_all(requests, single, longer))
 
-    async def _loglikelihood_all(self, requests) -> list[tuple[float, bool]]:
+    async def _loglikelihood_all(self, requests, single, longer) -> list[tuple[float, bool]]:
         results: list[tuple[float, bool]] = [(0.0, False)] * len(requests)
 
         async def echoed(index: int) -> None:
@@ -238,13 +236,6 @@ class OpenAIEngine:
                     missing.append(index)
             await run_all(echoed(index) for index in missing)
 
-        single: dict[tuple[int, ...], list[int]] = {}
-        longer = []
-        for index, (context, continuation) in enumerate(requests):
-            if len(continuation) == 1:
-                single.setdefault(tuple(int(t) for t in context), []).append(index)
-            else:
-                longer.append(index)
         await run_all([*(one_token(context, indices) for context, indices in single.items()),
                        *(echoed(index) for index in longer)])
         return results

@@ -24,7 +24,7 @@ import numpy as np
 
 from ..errors import DeviceUnavailable, EngineError, UsageError
 from . import EngineOptions
-from .base import EngineInfo, Generation, GenerationParams, ScoredPath, TokenCallback
+from .base import EngineInfo, Generation, GenerationParams, ScoredPath, TokenCallback, group_one_token_requests
 from .event_loop import LoopThread, run_all
 from .model_files import eos_token_ids
 
@@ -264,17 +264,10 @@ class VllmEngine:
     def loglikelihood(self, requests: Sequence[tuple[Sequence[int], Sequence[int]]]) -> list[tuple[float, bool]]:
         """Single-token continuations of one context (MMLU's " A".." D") share one forward pass
         that reads just their log-probs; longer continuations are scored from prompt log-probs."""
-        single: dict[tuple[int, ...], list[int]] = {}
-        longer: list[int] = []
-        for index, (context, continuation) in enumerate(requests):
-            if not context or not continuation:
-                raise ValueError(f"request {index} needs a non-empty context and continuation")
-            if len(continuation) == 1 and self._scores_tokens:
-                single.setdefault(tuple(int(t) for t in context), []).append(index)
-            else:
-                longer.append(index)
-        for context in [c for c, indices in single.items() if len(indices) > MAX_TOKEN_IDS]:
-            longer.extend(single.pop(context))  # more candidates than one request may name
+        single, longer = group_one_token_requests(requests)
+        # Without logprob_token_ids, or with more candidates than one request may name: prompt log-probs.
+        for context in [c for c, ids in single.items() if not self._scores_tokens or len(ids) > MAX_TOKEN_IDS]:
+            longer.extend(single.pop(context))
         contexts = list(single)
         batches = [(list(context), sorted({int(requests[i][1][0]) for i in single[context]}))
                    for context in contexts]
