@@ -170,13 +170,15 @@ def score_modes(engine, tokenizer, prompts: Sequence[MmluPrompt], modes: Sequenc
     results = iter(engine.loglikelihood(flat))
     predictions: dict[str, list[MmluPrediction]] = {}
     for mode in modes:
-        predict = _loglikelihood_prediction if mode == "loglikelihood" else _argmax_prediction
-        predictions[mode] = [predict(prompt, [next(results) for _ in per_prompt], per_prompt, letters)
-                             for prompt, per_prompt in zip(prompts, requests[mode])]
+        predictions[mode] = []
+        for prompt, per_prompt in zip(prompts, requests[mode]):
+            answers = [next(results) for _ in per_prompt]
+            predictions[mode].append(_loglikelihood_prediction(prompt, answers) if mode == "loglikelihood"
+                                     else _argmax_prediction(prompt, answers, per_prompt, letters))
     return predictions
 
 
-def _loglikelihood_prediction(prompt: MmluPrompt, results, _requests, _letters) -> MmluPrediction:
+def _loglikelihood_prediction(prompt: MmluPrompt, results) -> MmluPrediction:
     """lm-eval's choice: the letter whose `` X`` continuation is most likely."""
     scores = [total for total, _ in results]
     best = max(range(len(LETTERS)), key=lambda k: (scores[k], -k))  # first of equals, as argmax
