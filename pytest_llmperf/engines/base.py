@@ -7,6 +7,11 @@ scored the same way.  Three capabilities, as in lm-eval's model interface:
 * ``generate``: batched greedy generation with per-token timestamps;
 * ``logits``: teacher-forced scores of a given token path;
 * ``loglikelihood``: log P(continuation | context), for MMLU-style scoring.
+
+Engines that batch continuously (vLLM's ``AsyncLLM``, HTTP servers) also
+implement ``submit``: one request, started at once, finished through a
+callback (see ``ContinuousEngine``).  LoadGen's Server SUT hands each query to
+``submit`` the moment it is issued.
 """
 
 from __future__ import annotations
@@ -20,6 +25,13 @@ import numpy as np
 #: generated token as soon as the engine has it (the Server SUT reports the
 #: first one to LoadGen through it).
 TokenCallback = Callable[[int, int, float], None]
+#: Called as ``on_finish(prompt_index, generation)`` the moment one prompt's
+#: answer is complete, while ``generate`` may still be running others (the SUTs
+#: complete that sample with LoadGen at once).
+FinishCallback = Callable[[int, "Generation"], None]
+#: Called once per ``submit``: ``on_done(tag, result)`` where ``result`` is the
+#: request's ``Generation`` or the exception that ended it.
+DoneCallback = Callable[[int, "Generation | BaseException"], None]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,6 +68,10 @@ class Generation:
     token_times: tuple[float, ...]
     start_time: float
     finish_reason: Literal["eos", "length"]
+    server_token_count: int | None = None
+    """The server's own count of generated tokens (``usage.completion_tokens``) where an HTTP
+    engine had to re-tokenize the answer's text: recorded beside ``len(token_ids)``, never
+    compared with it (the two tokenizations need not agree)."""
 
     @property
     def time_to_first_token(self) -> float:
@@ -108,8 +124,12 @@ class Engine(Protocol):
         prompts: Sequence[Sequence[int]],
         params: GenerationParams,
         on_token: TokenCallback | None = None,
+        on_finish: FinishCallback | None = None,
     ) -> list[Generation]:
-        """Greedy-generate for each prompt; return outputs in prompt order."""
+        """Greedy-generate for each prompt; return outputs in prompt order.
+
+        ``on_finish`` is called for each prompt as soon as its own answer ends
+        (its EOS step or its last token), before the call returns."""
         ...
 
     def score_path(
@@ -127,6 +147,32 @@ class Engine(Protocol):
     def close(self) -> None:
         """Free the engine's memory, processes and connections."""
         ...
+
+
+@runtime_checkable
+class ContinuousEngine(Engine, Protocol):
+    """An engine that batches continuously: a request joins the running batch when it arrives."""
+
+    def submit(self, tag: int, prompt: Sequence[int], params: GenerationParams,
+               on_token: TokenCallback | None, on_done: DoneCallback) -> None:
+        """Start one request and return at once.  ``on_token(tag, token, time)`` as tokens
+        arrive, then exactly one ``on_done(tag, generation_or_exception)``; both are called
+        from the engine's own thread."""
+        ...
+
+
+def batches_continuously(engine: Engine) -> bool:
+    """True for engines with ``submit`` (the Server SUT then submits each query on arrival)."""
+    return callable(getattr(engine, "submit", None))
+
+
+def forward_passes(engine: Engine) -> int | None:
+    """Forward passes (prefill and decode steps) the engine has run so far, where it counts them.
+
+    Utilization (MBU) needs steps, not tokens: in one step a continuous batch
+    emits a token for each running request, each stamped at its own time."""
+    count = getattr(engine, "forward_passes", None)
+    return int(count) if isinstance(count, int) else None
 
 
 def trim_at_eos(token_ids: Sequence[int], eos_token_ids: frozenset[int]) -> tuple[tuple[int, ...], bool]:

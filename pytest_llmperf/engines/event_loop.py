@@ -29,6 +29,20 @@ class LoopThread:
             future.cancel()  # an interrupted caller (Ctrl-C, timeout) cancels its requests
             raise
 
+    def submit(self, coroutine, tag: int, on_done) -> None:
+        """Start ``coroutine`` on the loop and return at once; ``on_done(tag, result or exception)``
+        is called on the loop's thread when it ends (a cancelled one ends with ``CancelledError``)."""
+        future = asyncio.run_coroutine_threadsafe(coroutine, self.loop)
+
+        def finished(done) -> None:
+            try:
+                result = done.result()
+            except BaseException as exc:  # the caller decides what a failed request means
+                result = exc
+            on_done(tag, result)
+
+        future.add_done_callback(finished)
+
     def stop(self) -> None:
         """Cancel what is still pending, stop the loop and join its thread."""
         if self.loop.is_closed():
@@ -65,3 +79,15 @@ async def run_all(coroutines) -> list:
             first = first.exceptions[0]
         raise first from None
     return [task.result() for task in tasks]
+
+
+async def generate_each(generate_one, prompts, settings, on_token, on_finish) -> list:
+    """``generate_one(index, prompt, settings, on_token)`` for every prompt, concurrently, results in
+    order; ``on_finish(index, generation)`` as each ends (``generate`` of the streaming engines)."""
+    async def one(index: int, prompt):
+        generation = await generate_one(index, prompt, settings, on_token)
+        if on_finish is not None:
+            on_finish(index, generation)
+        return generation
+
+    return await run_all(one(index, prompt) for index, prompt in enumerate(prompts))

@@ -1,8 +1,10 @@
 """The Hugging Face transformers engine (cpu, cuda, rocm, npu).
 
-Greedy generation runs in batches of prompts of similar length, left-padded
-with an attention mask.  A stopping criterion, which transformers calls once per
-decode step, stamps each new token's time and reports it through ``on_token``.
+Greedy generation runs in static batches of prompts of similar length,
+left-padded with an attention mask.  A stopping criterion, which transformers
+calls once per decode step, stamps each new token's time, reports it through
+``on_token``, and reports a prompt's whole answer through ``on_finish`` at the
+step its answer ends (its EOS, or its last token), while the batch goes on.
 
 Compile mode (``compile = true`` in the profile's ``[engine.transformers]``
 table, or ``LLMPERF_TRANSFORMERS_COMPILE=1``) gives ``generate`` a static KV
@@ -24,7 +26,7 @@ import numpy as np
 from .. import hardware
 from ..errors import EngineError, UsageError
 from . import EngineOptions
-from .base import EngineInfo, Generation, GenerationParams, ScoredPath, TokenCallback, trim_at_eos
+from .base import EngineInfo, FinishCallback, Generation, GenerationParams, ScoredPath, TokenCallback, trim_at_eos
 
 DTYPES = ("float32", "bfloat16", "float16")
 COMPILE_ENV = "LLMPERF_TRANSFORMERS_COMPILE"
@@ -56,13 +58,18 @@ def length_sorted_batches(lengths: Sequence[int], max_batch_size: int) -> list[l
 
 
 class _StepClock:
-    """Stopping criterion that never stops: it timestamps every decode step."""
+    """Stopping criterion that never stops: it timestamps every decode step and reports
+    each row's tokens, and each row's answer the step it ends."""
 
-    def __init__(self, prompt_width: int, rows: list[int], eos: frozenset[int], on_token: TokenCallback | None):
+    def __init__(self, prompt_width: int, rows: list[int], eos: frozenset[int], params: GenerationParams,
+                 start: float, on_token: TokenCallback | None, on_finish: FinishCallback | None):
         self.prompt_width = prompt_width
         self.rows = rows  # batch row -> caller's prompt index
-        self.eos = eos
+        self.eos = frozenset() if params.ignore_eos else eos
+        self.max_new_tokens = params.max_new_tokens
+        self.start = start
         self.on_token = on_token
+        self.on_finish = on_finish
         self.times: list[float] = []
         self.finished = [False] * len(rows)
 
@@ -72,14 +79,23 @@ class _StepClock:
         now = time.perf_counter()
         self.times.append(now)
         newest = input_ids[:, -1].tolist()
+        last_step = len(self.times) >= self.max_new_tokens
         for row, token in enumerate(newest):
             if self.finished[row]:
                 continue
             if self.on_token is not None:
                 self.on_token(self.rows[row], int(token), now)
-            if token in self.eos:
+            if token in self.eos or last_step:
                 self.finished[row] = True
+                if self.on_finish is not None:
+                    self.on_finish(self.rows[row], self.generation(input_ids[row, self.prompt_width:].tolist()))
         return torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
+
+    def generation(self, new_tokens: list[int]) -> Generation:
+        """One row's answer from its generated tokens (cut after its first EOS)."""
+        kept, ended = trim_at_eos(new_tokens, self.eos)
+        return Generation(token_ids=kept, token_times=tuple(self.times[: len(kept)]), start_time=self.start,
+                          finish_reason="eos" if ended else "length")
 
 
 def _cuda_graph_state_for_this_thread(torch) -> None:
@@ -146,6 +162,8 @@ class TransformersEngine:
         pad = self.tokenizer.pad_token_id
         self.pad_token_id = pad if pad is not None else min(self.eos_token_ids)
         self.max_batch_size = options.max_batch_size
+        self.forward_passes = 0
+        """Model forward passes run by ``generate`` so far (one per generated token position of a batch)."""
         import transformers
 
         self.info = EngineInfo(
@@ -177,18 +195,21 @@ class TransformersEngine:
         prompts: Sequence[Sequence[int]],
         params: GenerationParams,
         on_token: TokenCallback | None = None,
+        on_finish: FinishCallback | None = None,
     ) -> list[Generation]:
         from .. import progress
 
         results: list[Generation | None] = [None] * len(prompts)
         with progress.bar(total=len(prompts), description="generate (transformers)", unit="prompt") as bar:
             for batch in length_sorted_batches([len(p) for p in prompts], self.max_batch_size):
-                for index, generation in zip(batch, self._generate_batch([prompts[i] for i in batch], batch, params, on_token)):
+                batch_prompts = [prompts[i] for i in batch]
+                for index, generation in zip(batch, self._generate_batch(batch_prompts, batch, params,
+                                                                         on_token, on_finish)):
                     results[index] = generation
                 bar.update(len(batch))
         return results  # type: ignore[return-value]
 
-    def _generate_batch(self, prompts, indices, params: GenerationParams, on_token):
+    def _generate_batch(self, prompts, indices, params: GenerationParams, on_token, on_finish):
         torch = self.torch
         width = max(len(p) for p in prompts)
         input_ids = torch.full((len(prompts), width), self.pad_token_id, dtype=torch.long)
@@ -196,7 +217,8 @@ class TransformersEngine:
         for row, prompt in enumerate(prompts):
             input_ids[row, width - len(prompt):] = torch.tensor(list(prompt), dtype=torch.long)
             attention[row, width - len(prompt):] = 1
-        clock = _StepClock(width, list(indices), self.eos_token_ids, on_token)
+        start = time.perf_counter()
+        clock = _StepClock(width, list(indices), self.eos_token_ids, params, start, on_token, on_finish)
         kwargs = dict(
             input_ids=input_ids.to(self.device),
             attention_mask=attention.to(self.device),
@@ -212,23 +234,10 @@ class TransformersEngine:
             kwargs["cache_implementation"] = "static"
             if self.device.startswith("cuda"):
                 _cuda_graph_state_for_this_thread(torch)
-        start = time.perf_counter()
         with torch.inference_mode():
             output = self.model.generate(**kwargs)
-        new_tokens = output[:, width:].tolist()
-        generations = []
-        for row, tokens in enumerate(new_tokens):
-            if params.ignore_eos:
-                kept, ended = tuple(tokens), False
-            else:
-                kept, ended = trim_at_eos(tokens, self.eos_token_ids)
-            generations.append(Generation(
-                token_ids=kept,
-                token_times=tuple(clock.times[: len(kept)]),
-                start_time=start,
-                finish_reason="eos" if ended else "length",
-            ))
-        return generations
+        self.forward_passes += len(clock.times)
+        return [clock.generation(tokens) for tokens in output[:, width:].tolist()]
 
     # -- scoring ------------------------------------------------------------
 

@@ -18,13 +18,12 @@ from __future__ import annotations
 
 import time
 from typing import Any, Sequence
-from urllib.parse import urlparse
 
 from ..errors import EngineError
 from . import EngineOptions
-from .base import EngineInfo, Generation, GenerationParams, ScoredPath, TokenCallback
-from .event_loop import LoopThread, run_all
-from .http_common import HttpClient, decode_json, endpoint_settings
+from .base import Generation, GenerationParams, ScoredPath, TokenCallback
+from .http_common import decode_json, endpoint_settings
+from .http_engine import Collected, HttpEngine
 from .model_files import eos_token_ids, load_tokenizer
 
 ENGINE_SETTINGS = {
@@ -34,7 +33,7 @@ ENGINE_SETTINGS = {
 }
 
 
-class LlmServingEngine:
+class LlmServingEngine(HttpEngine):
     """A MindSpore llm-serving endpoint behind the engine interface."""
 
     def __init__(self, options: EngineOptions):
@@ -43,10 +42,9 @@ class LlmServingEngine:
         self.stream = bool(rest.get("stream", True))
         self.tokenizer = load_tokenizer(options.model_path)
         self.eos_token_ids = eos_token_ids(options.model_path, self.tokenizer)
-        self._loop = LoopThread("llmperf-llm-serving-loop")
         self.returns_token_ids = False
         try:
-            self._client: HttpClient = self._loop.run(self._open())
+            self._connect("llmperf-llm-serving-loop")
             self._loop.run(self._probe())
         except BaseException:
             self.close()
@@ -54,23 +52,10 @@ class LlmServingEngine:
         notes = [f"endpoint {self.endpoint}", "prompts sent as detokenized text (the protocol takes text)"]
         if not self.stream:
             notes.append("non-streaming generate: every token is stamped when the whole answer arrives")
-        import aiohttp
-
-        self.info = EngineInfo(
-            engine="llm-serving",
-            model=options.model_name,
-            device=options.device,
-            device_name=f"server at {urlparse(self.endpoint).netloc}",
-            dtype=str(rest.get("dtype", "server")),
-            versions={"aiohttp": aiohttp.__version__},
-            notes=tuple(notes),
-        )
+        self.info = self._info("llm-serving", options, rest, notes)
 
     def url(self, stream: bool) -> str:
         return f"{self.endpoint}/{self.route}/{'generate_stream' if stream else 'generate'}"
-
-    async def _open(self) -> HttpClient:
-        return HttpClient(self.endpoint, self.http)
 
     async def _probe(self) -> None:
         """One tiny non-streaming request: fails early, with the endpoint named, if the server is not there."""
@@ -94,21 +79,9 @@ class LlmServingEngine:
 
     # -- generation -------------------------------------------------------------
 
-    def generate(
-        self,
-        prompts: Sequence[Sequence[int]],
-        params: GenerationParams,
-        on_token: TokenCallback | None = None,
-    ) -> list[Generation]:
-        """Concurrent requests; ``on_token`` is called from the engine's loop thread."""
-        return self._loop.run(self._generate_all(prompts, params, on_token))
-
-    async def _generate_all(self, prompts, params, on_token) -> list[Generation]:
-        return await run_all(self._generate_one(i, p, params, on_token) for i, p in enumerate(prompts))
-
     async def _generate_one(self, index: int, prompt: Sequence[int], params: GenerationParams,
                             on_token: TokenCallback | None) -> Generation:
-        collected = _Collected(self, index, on_token, self.url(self.stream))
+        collected = _Collected(self.tokenizer, index, on_token, self.url(self.stream))
         start = time.perf_counter()
         if self.stream:
             async with self._client.post_lines(f"{self.route}/generate_stream",
@@ -123,7 +96,7 @@ class LlmServingEngine:
         else:
             answer = await self._client.post_json(f"{self.route}/generate", self._body(prompt, params, False))
             collected.item(_first_item(answer), time.perf_counter(), False)
-        return collected.finish(start, params)
+        return collected.finish(start, params, self.eos_token_ids)
 
     # -- scoring: not in the protocol ------------------------------------------
 
@@ -137,20 +110,6 @@ class LlmServingEngine:
     def loglikelihood(self, requests: Sequence[tuple[Sequence[int], Sequence[int]]]) -> list[tuple[float, bool]]:
         self._no_scores("loglikelihood (MMLU)")
 
-    def close(self) -> None:
-        loop = getattr(self, "_loop", None)
-        client = getattr(self, "_client", None)
-        if loop is None:
-            return
-        if client is not None:
-            try:
-                loop.run(client.close(), timeout=10)
-            except Exception:  # the session is going away anyway
-                pass
-            self._client = None  # type: ignore[assignment]
-        loop.stop()
-
-
 def _first_item(answer: Any) -> dict | None:
     """The generation record of an answer or stream object: ``data[0]``, ``[0]``, or the object itself."""
     if isinstance(answer, dict) and isinstance(answer.get("data"), list):
@@ -160,21 +119,12 @@ def _first_item(answer: Any) -> dict | None:
     return answer if isinstance(answer, dict) else None
 
 
-class _Collected:
-    """Tokens (or text pieces) of one answer with arrival times."""
-
-    def __init__(self, engine: LlmServingEngine, index: int, on_token: TokenCallback | None, url: str):
-        self.engine, self.index, self.on_token, self.url = engine, index, on_token, url
-        self.token_ids: list[int] = []
-        self.token_times: list[float] = []
-        self.pieces: list[tuple[str, float]] = []
-        self.finish_reason: str | None = None
-        self.items = 0
+class _Collected(Collected):
+    """One answer: the server's token ids where it sends them, else its text pieces."""
 
     def item(self, item: dict | None, now: float, streamed: bool) -> None:
         if item is None:
             raise EngineError(f"{self.url}: malformed answer (no data item with generated_text)")
-        self.items += 1
         details = item.get("details")
         if isinstance(details, dict) and details.get("finish_reason"):
             self.finish_reason = str(details["finish_reason"])
@@ -185,28 +135,18 @@ class _Collected:
             tokens = [tokens]
         if isinstance(tokens, list) and tokens and all(isinstance(t, dict) and "id" in t for t in tokens):
             for token in tokens:
-                self._add(int(token["id"]), now)
+                self.add(int(token["id"]), now)
         elif item.get("generated_text"):
-            self.pieces.append((str(item["generated_text"]), now))
+            self.add_text(str(item["generated_text"]), now, report=streamed)
 
-    def _add(self, token: int, now: float) -> None:
-        self.token_ids.append(token)
-        self.token_times.append(now)
-        if self.on_token is not None:
-            self.on_token(self.index, token, now)
-
-    def finish(self, start: float, params: GenerationParams) -> Generation:
-        eos = self.engine.eos_token_ids
-        if self.pieces and not self.token_ids:
-            text = "".join(piece for piece, _ in self.pieces)
-            for token in self.engine.tokenizer(text, add_special_tokens=False)["input_ids"]:
-                self._add(int(token), self.pieces[-1][1])
-            if self.finish_reason in ("eos", "stop", "eos_token") and not params.ignore_eos:
-                self._add(min(eos), self.pieces[-1][1])  # text does not show the EOS the server stopped at
+    def finish(self, start: float, params: GenerationParams, eos: frozenset[int]) -> Generation:
+        if self.text_mode:
+            stopped = self.finish_reason in ("eos", "stop", "eos_token") and not params.ignore_eos
+            self.settle_text(stopped, min(eos))
         ended = bool(self.token_ids) and self.token_ids[-1] in eos and not params.ignore_eos
         complete = ended or self.finish_reason is not None or len(self.token_ids) >= params.max_new_tokens
         if not complete:
-            raise EngineError(f"{self.url}: the stream ended after {len(self.token_ids)} tokens, without EOS, "
-                              f"a finish_reason or max_new_tokens ({params.max_new_tokens}) (truncated); "
-                              "did the server crash? see its log")
-        return Generation(tuple(self.token_ids), tuple(self.token_times), start, "eos" if ended else "length")
+            raise EngineError(f"{self.url}: the stream of request {self.index} ended after {len(self.token_ids)} "
+                              f"tokens, without EOS, a finish_reason or max_new_tokens ({params.max_new_tokens}) "
+                              "(truncated); did the server crash? see its log")
+        return self.generation(start, params, eos)

@@ -17,15 +17,15 @@ from __future__ import annotations
 import json
 import time
 from typing import Any, Sequence
-from urllib.parse import urlparse
 
 import numpy as np
 
 from ..errors import EngineError
 from . import EngineOptions
-from .base import EngineInfo, Generation, GenerationParams, ScoredPath, TokenCallback, group_one_token_requests
-from .event_loop import LoopThread, run_all
-from .http_common import HttpClient, decode_json, endpoint_settings, server_message, sse_events
+from .base import Generation, GenerationParams, ScoredPath, TokenCallback, group_one_token_requests
+from .event_loop import run_all
+from .http_common import decode_json, endpoint_settings, server_message, sse_events
+from .http_engine import Collected, HttpEngine
 from .model_files import eos_token_ids, load_tokenizer, vocab_size
 
 ENGINE_SETTINGS = {
@@ -37,7 +37,7 @@ VLLM_EXTRAS = ("min_tokens", "ignore_eos", "return_token_ids")
 TOKEN_ID_PREFIX = "token_id:"
 
 
-class OpenAIEngine:
+class OpenAIEngine(HttpEngine):
     """An OpenAI-compatible completions endpoint behind the engine interface."""
 
     def __init__(self, options: EngineOptions):
@@ -47,9 +47,8 @@ class OpenAIEngine:
         self.eos_token_ids = eos_token_ids(options.model_path, self.tokenizer)
         self.vocab_size = vocab_size(options.model_path, self.tokenizer)
         self.top_k = int(rest.get("top_k", 20))
-        self._loop = LoopThread("llmperf-openai-loop")
         try:
-            self._client: HttpClient = self._loop.run(self._open())
+            self._connect("llmperf-openai-loop")
             self.model = str(rest.get("model") or self._loop.run(self._served_model(options)))
             self.token_prompts, self.vllm_extras, self.returns_token_ids = self._loop.run(self._probe())
         except BaseException:
@@ -62,22 +61,9 @@ class OpenAIEngine:
             notes.append("the server refused min_tokens/ignore_eos: outputs may stop earlier than asked")
         if not self.returns_token_ids:
             notes.append("the server returns no token ids: output text was re-tokenized with the model's tokenizer")
-        import aiohttp
-
-        self.info = EngineInfo(
-            engine="openai",
-            model=options.model_name,
-            device=options.device,
-            device_name=f"server at {urlparse(self.endpoint).netloc}",
-            dtype=str(rest.get("dtype", "server")),
-            versions={"aiohttp": aiohttp.__version__},
-            notes=tuple(notes),
-        )
+        self.info = self._info("openai", options, rest, notes)
 
     # -- connection -----------------------------------------------------------
-
-    async def _open(self) -> HttpClient:
-        return HttpClient(self.endpoint, self.http)
 
     async def _served_model(self, options: EngineOptions) -> str:
         listing = await self._client.get_json("models")
@@ -126,18 +112,6 @@ class OpenAIEngine:
         return body
 
     # -- generation -------------------------------------------------------------
-
-    def generate(
-        self,
-        prompts: Sequence[Sequence[int]],
-        params: GenerationParams,
-        on_token: TokenCallback | None = None,
-    ) -> list[Generation]:
-        """Concurrent streaming requests; ``on_token`` is called from the engine's loop thread."""
-        return self._loop.run(self._generate_all(prompts, params, on_token))
-
-    async def _generate_all(self, prompts, params, on_token) -> list[Generation]:
-        return await run_all(self._generate_one(i, p, params, on_token) for i, p in enumerate(prompts))
 
     async def _generate_one(self, index: int, prompt: Sequence[int], params: GenerationParams,
                             on_token: TokenCallback | None) -> Generation:
@@ -260,39 +234,18 @@ class OpenAIEngine:
             return None
         return greedy, top
 
-    def close(self) -> None:
-        loop = getattr(self, "_loop", None)
-        client = getattr(self, "_client", None)
-        if loop is None:
-            return
-        if client is not None:
-            try:
-                loop.run(client.close(), timeout=10)
-            except Exception:  # the session is going away anyway
-                pass
-            self._client = None  # type: ignore[assignment]
-        loop.stop()
-
-
 def _token_id(text: str) -> int:
     if not isinstance(text, str) or not text.startswith(TOKEN_ID_PREFIX):
         raise ValueError(text)
     return int(text[len(TOKEN_ID_PREFIX):])
 
 
-class _Stream:
-    """One streamed completion: collects tokens (or text) with arrival times, reports tokens as they come."""
+class _Stream(Collected):
+    """One streamed completion: its tokens (or text) with arrival times, reported as they come."""
 
     def __init__(self, engine: OpenAIEngine, index: int, on_token: TokenCallback | None):
+        super().__init__(engine.tokenizer, index, on_token, engine.completions_url)
         self.engine = engine
-        self.url = engine.completions_url
-        self.index = index
-        self.on_token = on_token
-        self.token_ids: list[int] = []
-        self.token_times: list[float] = []
-        self.pieces: list[tuple[str, float]] = []  # text mode: (text, arrival time)
-        self.reported = 0  # text mode: tokens already given to on_token
-        self.finish_reason: str | None = None
         self.usage_tokens: int | None = None
         self.done = False
 
@@ -306,72 +259,27 @@ class _Stream:
             ids = choice.get("token_ids") if self.engine.returns_token_ids else None
             if ids:
                 for token in ids:
-                    self._add(int(token), now)
+                    self.add(int(token), now)
             elif choice.get("text"):
-                self.pieces.append((str(choice["text"]), now))
-                self._report_text(final=False)
+                self.add_text(str(choice["text"]), now, report=True)
             if choice.get("finish_reason"):
                 self.finish_reason = str(choice["finish_reason"])
         usage = event.get("usage")
         if isinstance(usage, dict) and usage.get("completion_tokens") is not None:
             self.usage_tokens = int(usage["completion_tokens"])
 
-    def _add(self, token: int, now: float) -> None:
-        self.token_ids.append(token)
-        self.token_times.append(now)
-        if self.on_token is not None:
-            self.on_token(self.index, token, now)
-
-    def _retokenized(self) -> list[int]:
-        text = "".join(piece for piece, _ in self.pieces)
-        return list(self.engine.tokenizer(text, add_special_tokens=False)["input_ids"]) if text else []
-
-    def _report_text(self, final: bool) -> None:
-        """Text mode: report tokens whose tokenization is settled (all but the last, unless final)."""
-        if self.on_token is None:
-            return
-        ids = self._retokenized()
-        settled = len(ids) if final else max(len(ids) - 1, 1 if ids else 0)
-        now = self.pieces[-1][1] if self.pieces else time.perf_counter()
-        for position in range(self.reported, settled):
-            self.on_token(self.index, ids[position], now)
-        self.reported = max(self.reported, settled)
-
-    def _text_tokens(self) -> tuple[list[int], list[float]]:
-        """Re-tokenize the text; each token takes the arrival time of the chunk that completed it."""
-        text = "".join(piece for piece, _ in self.pieces)
-        if not text:
-            return [], []
-        encoded = self.engine.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
-        ends, total = [], 0
-        for piece, arrived in self.pieces:
-            total += len(piece)
-            ends.append((total, arrived))
-        times, cursor = [], 0
-        for _, end in encoded["offset_mapping"]:
-            while cursor < len(ends) - 1 and ends[cursor][0] < end:
-                cursor += 1
-            times.append(ends[cursor][1])
-        return list(encoded["input_ids"]), times
-
     def finish(self, start: float, params: GenerationParams) -> Generation:
         count = len(self.token_ids) or len(self.pieces)
         if not self.done or self.finish_reason is None:
             missing = "[DONE]" if not self.done else "a finish_reason"
-            raise EngineError(f"{self.url}: the stream ended without {missing} after {count} chunks of output "
-                              "(truncated); did the server crash? see its log")
+            raise EngineError(f"{self.url}: the stream of request {self.index} ended without {missing} after "
+                              f"{count} chunks of output (truncated); did the server crash? see its log")
         eos = self.engine.eos_token_ids
-        if not self.token_ids and self.pieces:
-            self._report_text(final=True)
-            self.token_ids, self.token_times = self._text_tokens()
-            if self.finish_reason == "stop" and not params.ignore_eos:
-                # The server stopped at EOS, which text does not show; count it as the other engines do.
-                self.token_ids.append(min(eos))
-                self.token_times.append(self.pieces[-1][1])
-                if self.on_token is not None:
-                    self.on_token(self.index, min(eos), self.pieces[-1][1])
-        elif self.usage_tokens is not None and self.engine.returns_token_ids and self.usage_tokens != len(self.token_ids):
-            raise EngineError(f"{self.url}: the stream carried {len(self.token_ids)} tokens but its usage says "
-                              f"{self.usage_tokens}; chunks were lost")
-        ended = bool(self.token_ids) and self.token_ids[-1] in eos and not params.ignore_eos
-        return Generation(tuple(self.token_ids), tuple(self.token_times), start, "eos" if ended else "length")
+        if self.text_mode:
+            # Re-tokenized text: the server's own count is recorded beside ours, not compared with it.
+            self.settle_text(self.finish_reason == "stop" and not params.ignore_eos, min(eos))
+            return self.generation(start, params, eos, server_token_count=self.usage_tokens)
+        if self.usage_tokens is not None and self.engine.returns_token_ids and self.usage_tokens != len(self.token_ids):
+            raise EngineError(f"{self.url}: the stream of request {self.index} carried {len(self.token_ids)} "
+                              f"tokens but its usage says {self.usage_tokens}; chunks were lost")
+        return self.generation(start, params, eos)

@@ -2,8 +2,14 @@
 
 It drives vLLM's asynchronous engine (``AsyncLLM``) from a private event-loop
 thread.  Every prompt becomes one streaming request, so vLLM batches them
-continuously, each token is stamped the moment its chunk arrives, and calls to
-``generate`` from several threads (a LoadGen Server SUT) share one engine.
+continuously and each token is stamped the moment its chunk arrives.
+``submit`` starts one request and returns at once (LoadGen's Server SUT calls
+it as each query arrives); ``generate`` runs a list of them.
+
+A stat logger counts vLLM's engine steps (``forward_passes``): in one step
+every running request gets a token, each stamped at its own time, so steps
+cannot be told apart from token timestamps.  Installing it turns vLLM's
+per-step statistics on (not its default loggers).
 
 Settings come from the profile's ``[engine.vllm]`` table; any other field of
 vLLM's ``AsyncEngineArgs`` may be given there too.  Prefix caching is off unless
@@ -25,7 +31,7 @@ import numpy as np
 from ..errors import DeviceUnavailable, EngineError, UsageError
 from . import EngineOptions
 from .base import EngineInfo, Generation, GenerationParams, ScoredPath, TokenCallback, group_one_token_requests
-from .event_loop import LoopThread, run_all
+from .event_loop import LoopThread, generate_each, run_all
 from .model_files import eos_token_ids
 
 #: The settings docs/engines.md describes; any other AsyncEngineArgs field is accepted too.
@@ -102,6 +108,7 @@ class VllmEngine:
         self.options = options
         self.arguments = engine_arguments(options)
         self._ids = itertools.count()
+        self._steps: list[int] | None = None  # [engine steps with outputs], when the counter is installed
         self._loop = LoopThread("llmperf-vllm-loop")
         try:
             self._llm = self._loop.run(self._start())
@@ -141,7 +148,16 @@ class VllmEngine:
         from vllm.engine.arg_utils import AsyncEngineArgs
         from vllm.v1.engine.async_llm import AsyncLLM
 
-        return AsyncLLM.from_engine_args(AsyncEngineArgs(**self.arguments))
+        counter = _step_counter_factory()
+        if counter is None:
+            return AsyncLLM.from_engine_args(AsyncEngineArgs(**self.arguments))
+        factory, self._steps = counter
+        return AsyncLLM.from_engine_args(AsyncEngineArgs(**self.arguments), stat_loggers=[factory])
+
+    @property
+    def forward_passes(self) -> int | None:
+        """Engine steps that produced output so far (None where vLLM has no stat-logger hook)."""
+        return None if self._steps is None else self._steps[0]
 
     def _sampling(self, **kwargs):
         from vllm import SamplingParams
@@ -151,19 +167,25 @@ class VllmEngine:
 
     # -- generation ---------------------------------------------------------
 
+    def _generation_sampling(self, params: GenerationParams):
+        return self._sampling(max_tokens=params.max_new_tokens, min_tokens=params.min_new_tokens,
+                              ignore_eos=params.ignore_eos)
+
     def generate(
         self,
         prompts: Sequence[Sequence[int]],
         params: GenerationParams,
         on_token: TokenCallback | None = None,
+        on_finish=None,
     ) -> list[Generation]:
-        """Greedy generation; ``on_token`` is called from the engine's loop thread as tokens arrive."""
-        sampling = self._sampling(max_tokens=params.max_new_tokens, min_tokens=params.min_new_tokens,
-                                  ignore_eos=params.ignore_eos)
-        return self._loop.run(self._generate_all(prompts, sampling, on_token))
+        """Greedy generation; the callbacks are called from the engine's loop thread."""
+        sampling = self._generation_sampling(params)
+        return self._loop.run(generate_each(self._generate_one, prompts, sampling, on_token, on_finish))
 
-    async def _generate_all(self, prompts, sampling, on_token) -> list[Generation]:
-        return await run_all(self._generate_one(i, p, sampling, on_token) for i, p in enumerate(prompts))
+    def submit(self, tag: int, prompt: Sequence[int], params: GenerationParams,
+               on_token: TokenCallback | None, on_done) -> None:
+        """One request, started now; ``on_done(tag, generation or exception)`` when it ends."""
+        self._loop.submit(self._generate_one(tag, prompt, self._generation_sampling(params), on_token), tag, on_done)
 
     async def _generate_one(self, index: int, prompt: Sequence[int], sampling, on_token) -> Generation:
         from vllm import TokensPrompt
@@ -303,3 +325,26 @@ class VllmEngine:
                 llm.shutdown()
             finally:
                 self._loop.stop()
+
+
+def _step_counter_factory():
+    """(stat-logger factory, [count]) counting vLLM engine steps that produced output, or None
+    where this vLLM has no custom stat loggers."""
+    try:
+        from vllm.v1.metrics.loggers import StatLoggerBase
+    except ImportError:
+        return None
+    count = [0]
+
+    class StepCounter(StatLoggerBase):
+        def __init__(self, vllm_config=None, engine_index: int = 0):
+            pass
+
+        def record(self, scheduler_stats, iteration_stats, *args, **kwargs):
+            if iteration_stats is not None:
+                count[0] += 1
+
+        def log_engine_initialized(self):
+            pass
+
+    return (lambda vllm_config, engine_index=0: StepCounter(vllm_config, engine_index)), count

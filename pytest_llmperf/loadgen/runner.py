@@ -34,6 +34,7 @@ from typing import Any, Sequence
 
 from .. import atomic
 from ..engines import Engine, GenerationParams
+from ..engines.base import batches_continuously
 from ..errors import EngineError, UsageError
 from ..profiles import Profile
 from .accuracy_log import ACCURACY_LOG
@@ -112,6 +113,8 @@ def run_loadgen(engine: Engine, prompts: Sequence[Sequence[int]], scenario: str,
                          "build them with settings.run_settings(profile, scenario, mode)")
     if not prompts:
         raise UsageError("run_loadgen", "no prompts given", "pass at least one prompt (a list of token ids)")
+    if run.loadgen_scenario != "Offline" and run.server_workers != 1:
+        run = dataclasses.replace(run, notes=(*run.notes, server_workers_note(run.server_workers, engine)))
     folder = Path(out_dir)
     folder.mkdir(parents=True, exist_ok=True)
     for stale in (RUN_FILE, SUMMARY_LOG, DETAIL_LOG, ACCURACY_LOG):
@@ -123,8 +126,7 @@ def run_loadgen(engine: Engine, prompts: Sequence[Sequence[int]], scenario: str,
     if run.loadgen_scenario == "Offline":
         sut = offline_sut(engine, prompts, params, run.use_token_latencies)
     else:
-        sut = server_sut(engine, prompts, params, run.max_batch_size, run.use_token_latencies,
-                         run.server_workers)
+        sut = server_sut(engine, prompts, params, run.max_batch_size, run.use_token_latencies)
     performance_count = min(run.performance_sample_count or len(prompts), len(prompts))
     log_settings = lg.LogSettings()
     log_settings.log_output.outdir = str(folder)
@@ -157,6 +159,13 @@ def run_loadgen(engine: Engine, prompts: Sequence[Sequence[int]], scenario: str,
             f"{sut.stats.engine_error} (every issued query was completed so LoadGen could finish; logs in {folder})"
         )
     return LoadgenRun(folder, run, summary, detail, sut.stats, seconds)
+
+
+def server_workers_note(workers: int, engine: Engine) -> str:
+    """Why ``loadgen.server_workers`` had no effect (profiles that set it still load)."""
+    how = ("each query goes to the engine the moment LoadGen issues it" if batches_continuously(engine)
+           else "a static-batch engine runs one batch at a time")
+    return f"loadgen.server_workers = {workers} was ignored: {how}"
 
 
 def _no_op(_samples) -> None:

@@ -69,9 +69,10 @@ class RunSettings:
     min_new_tokens: int
     """Raised to 2 when token latencies are measured (LoadGen rejects 1-token responses)."""
     max_batch_size: int
-    """Server SUT: most queued queries sent to the engine in one generate call."""
+    """Server SUT on a static-batch engine: most queued queries sent to the engine in one generate call."""
     server_workers: int = 1
-    """Server SUT: concurrent generate calls (engines with continuous batching gain from more than 1)."""
+    """No longer used: continuous engines get each query on arrival; static-batch engines run one
+    batch at a time.  A value other than 1 is noted in ``notes``."""
     user_conf: str = ""
     """The user.conf applied on top, or empty."""
     user_conf_values: dict[str, Any] = dataclasses.field(default_factory=dict)

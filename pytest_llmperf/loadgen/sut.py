@@ -1,48 +1,63 @@
-"""Systems under test: any engine behind LoadGen's Offline and Server scenarios.
+"""Systems under test: any engine behind LoadGen's Offline, Server and Interactive scenarios.
 
-One worker thread takes the samples LoadGen has issued and runs them through
-``engine.generate``:
+Every sample is completed with ``QuerySamplesComplete`` the moment its own
+answer ends, and in Server / Interactive its first token is reported with
+``FirstTokenComplete`` the moment the engine emits it.  How queries reach the
+engine depends on how the engine batches:
 
-* Offline: the one query LoadGen issues goes to the engine in one call (the
-  engine batches it as it likes, up to its ``max_batch_size``).
-* Server / Interactive: queries are taken as they arrive; whatever is queued
-  when a worker is free (up to ``max_batch_size``) becomes its next batch.
-  One worker by default; engines that batch concurrent calls continuously
-  (vllm, openai) can take more (``loadgen.server_workers``).
-  Each sample's first token is reported with ``FirstTokenComplete`` from the
-  engine's ``on_token`` callback, the moment it exists, so TTFT is real.
+* Offline: the one query LoadGen issues goes to ``engine.generate`` in one
+  call from a worker thread; the engine batches it as it likes and calls
+  ``on_finish`` as each answer ends.
+* Server / Interactive, an engine that batches continuously (it has
+  ``submit``: vLLM, openai, llm-serving): each sample is submitted from
+  ``issue_query`` itself, the moment LoadGen hands it over.  No batch
+  barrier and no worker pool: the engine's own scheduler batches.
+* Server / Interactive, an engine that batches statically (transformers): one
+  worker thread takes whatever is queued (up to ``max_batch_size``) as its
+  next batch; a query that arrives while a batch runs waits for the next
+  batch boundary.  Its answer still completes at its own EOS step.
 
 Every sample is answered with one ``QuerySampleResponse(id, ptr, size,
 n_tokens)``: its generated token ids as int32 (EOS at most once, no padding)
-and ``n_tokens`` equal to their number.  If the engine raises, every issued
-sample (those of the failed batch and all later ones) is still completed, with
-an empty response, so LoadGen finishes its run; the runner then reports the
-engine's message.
+and ``n_tokens`` equal to their number.  If the engine raises (or a request
+fails), every issued sample not yet completed, and every later one, is
+completed with an empty response, so LoadGen finishes its run; the runner
+then reports the engine's message.
 """
 
 from __future__ import annotations
 
 import collections
 import dataclasses
+import itertools
 import threading
 from typing import Sequence
 
-from ..engines import Engine, GenerationParams
+from ..engines import Engine, Generation, GenerationParams
+from ..engines.base import batches_continuously, forward_passes
 
 
 @dataclasses.dataclass
 class SutStats:
-    """What the SUT saw during one run (mutable: filled in by the worker thread)."""
+    """What the SUT saw during one run (mutable: filled in as samples complete)."""
 
     samples: int = 0
     """Samples completed."""
     tokens: int = 0
     """Output tokens reported to LoadGen."""
+    submission: str = "batch"
+    """How samples reached the engine: ``batch`` (generate calls) or ``per-query`` (submit on arrival)."""
     generate_calls: int = 0
     batch_sizes: list[int] = dataclasses.field(default_factory=list)
-    """Samples per engine.generate call, in order."""
+    """Samples per engine.generate call, in order (empty for per-query submission)."""
     decode_steps: int = 0
-    """Distinct token timestamps per generate call, summed (tokens of one forward pass share a timestamp)."""
+    """Engine forward passes during the run (tokens of one pass share it), for MBU."""
+    decode_steps_from: str = "engine"
+    """``engine`` (its own count of forward passes) or ``token times`` (distinct token timestamps
+    per generate call, for engines that do not count)."""
+    server_tokens: int | None = None
+    """Where an HTTP engine re-tokenized text: the server's own count of generated tokens
+    (``usage``), summed; recorded beside ``tokens``, not compared with it."""
     one_token_qsl: list[int] = dataclasses.field(default_factory=list)
     """qsl_idx of samples the engine answered with a single token (LoadGen flags these as errors)."""
     empty_qsl: list[int] = dataclasses.field(default_factory=list)
@@ -71,33 +86,44 @@ class EngineSut:
     """A LoadGen SUT over one engine; build it with ``offline_sut`` or ``server_sut``."""
 
     def __init__(self, engine: Engine, prompts: Sequence[Sequence[int]], params: GenerationParams,
-                 *, report_first_token: bool, batch_limit: int | None, use_token_latencies: bool = True,
-                 workers: int = 1):
+                 *, report_first_token: bool, batch_limit: int | None, per_query: bool,
+                 use_token_latencies: bool = True):
         self.engine = engine
         self.prompts = prompts
         self.params = params
-        self.report_first_token = report_first_token
+        self.report_first_token = report_first_token and use_token_latencies
         self.batch_limit = batch_limit
-        self.use_token_latencies = use_token_latencies
-        self.stats = SutStats()
+        self.per_query = per_query
+        self.stats = SutStats(submission="per-query" if per_query else "batch")
+        self._lock = threading.Lock()
+        self._in_flight: dict[int, object] = {}  # tag -> LoadGen sample, until completed
+        self._first_reported: set[int] = set()
+        self._tags = itertools.count()
+        self._step_times: set[float] = set()
+        self._passes_at_start = forward_passes(engine)
+        if self._passes_at_start is None:
+            self.stats.decode_steps_from = "token times"
         self._queue: collections.deque = collections.deque()
         self._wake = threading.Condition()
-        self._stats_lock = threading.Lock()
         self._stopping = False
-        self._workers = [threading.Thread(target=self._work, name=f"llmperf-sut-{n}", daemon=True)
-                         for n in range(max(1, workers))]
-        for worker in self._workers:
-            worker.start()
+        self._worker = None
+        if not per_query:
+            self._worker = threading.Thread(target=self._work, name="llmperf-sut", daemon=True)
+            self._worker.start()
 
     # -- LoadGen callbacks (called on LoadGen's threads) ----------------------
 
     def issue_query(self, samples) -> None:
+        if self.per_query:
+            for sample in samples:
+                self._submit(sample)
+            return
         with self._wake:
             self._queue.extend(samples)
             self._wake.notify()
 
     def flush_queries(self) -> None:
-        """Nothing is held back: the worker takes queued samples as soon as it is free."""
+        """Nothing is held back: queries go to the engine as soon as it can take them."""
 
     # -- lifecycle ------------------------------------------------------------
 
@@ -105,8 +131,31 @@ class EngineSut:
         with self._wake:
             self._stopping = True
             self._wake.notify_all()
-        for worker in self._workers:
-            worker.join()
+        if self._worker is not None:
+            self._worker.join()
+        passes = forward_passes(self.engine)
+        if passes is not None and self._passes_at_start is not None:
+            self.stats.decode_steps = passes - self._passes_at_start
+
+    # -- per-query submission -------------------------------------------------
+
+    def _submit(self, sample) -> None:
+        tag = self._track(sample)
+        if self.stats.engine_error is not None:
+            self._complete(tag, None)
+            return
+        try:
+            self.engine.submit(tag, self.prompts[sample.index], self.params, self._on_token, self._on_done)
+        except Exception as exc:  # the engine refused the request: LoadGen must still see it completed
+            self._on_done(tag, exc)
+
+    def _on_done(self, tag: int, result) -> None:
+        if isinstance(result, BaseException):
+            self._failed(result, [tag])
+        else:
+            self._complete(tag, result)
+
+    # -- batches (Offline, and Server on static-batch engines) ------------------
 
     def _next_batch(self) -> list | None:
         with self._wake:
@@ -119,80 +168,106 @@ class EngineSut:
 
     def _work(self) -> None:
         while (batch := self._next_batch()) is not None:
+            tags = [self._track(sample) for sample in batch]
             if self.stats.engine_error is not None:
-                self._complete_empty(batch, set())
+                for tag in tags:
+                    self._complete(tag, None)
                 continue
-            self._serve(batch)
+            self._serve(tags)
 
-    # -- one batch ------------------------------------------------------------
+    def _serve(self, tags: list[int]) -> None:
+        with self._lock:
+            samples = [self._in_flight[tag] for tag in tags]
+            self.stats.generate_calls += 1
+            self.stats.batch_sizes.append(len(tags))
 
-    def _serve(self, batch: list) -> None:
+        def on_token(position: int, token: int, time: float) -> None:
+            self._on_token(tags[position], token, time)
+
+        def on_finish(position: int, generation: Generation) -> None:
+            self._complete(tags[position], generation)
+
+        try:
+            generations = self.engine.generate([self.prompts[s.index] for s in samples], self.params,
+                                               on_token, on_finish)
+            if len(generations) != len(tags):
+                raise RuntimeError(f"engine returned {len(generations)} generations for {len(tags)} prompts")
+        except Exception as exc:  # any engine failure: LoadGen must still see every sample completed
+            self._failed(exc, tags)
+            return
+        if self._passes_at_start is None:
+            with self._lock:
+                self.stats.decode_steps += len({t for g in generations for t in g.token_times})
+        for tag, generation in zip(tags, generations):
+            self._complete(tag, generation)  # those the engine did not finish through on_finish
+
+    # -- completing samples ---------------------------------------------------
+
+    def _track(self, sample) -> int:
+        tag = next(self._tags)
+        with self._lock:
+            self._in_flight[tag] = sample
+        return tag
+
+    def _on_token(self, tag: int, token: int, _time: float) -> None:
+        if not self.report_first_token:
+            return
+        with self._lock:
+            sample = self._in_flight.get(tag)
+            if sample is None or tag in self._first_reported:
+                return
+            self._first_reported.add(tag)
+        self._first_token(sample, [token])
+
+    def _failed(self, exc: BaseException, tags: list[int]) -> None:
+        with self._lock:
+            self.stats.engine_error = self.stats.engine_error or f"{type(exc).__name__}: {exc}"
+        for tag in tags:
+            self._complete(tag, None)
+
+    def _complete(self, tag: int, generation: Generation | None) -> None:
+        """Complete one sample with LoadGen (``None``: an empty answer); a second call for it is a no-op."""
         import mlperf_loadgen as lg
 
-        first_reported: set[int] = set()
+        tokens = [] if generation is None else [int(t) for t in generation.token_ids]
+        with self._lock:
+            sample = self._in_flight.pop(tag, None)
+            if sample is None:
+                return
+            first_reported = tag in self._first_reported
+            self._first_reported.discard(tag)
+            self._count(sample, tokens, generation)
+        if self.report_first_token and not first_reported:
+            # The engine gave no token callback for it: report the first token now (TTFT = full latency).
+            self._first_token(sample, tokens[:1])
+        response, _buffer = _response(lg, sample.id, tokens)  # LoadGen copies the buffer during the call
+        lg.QuerySamplesComplete([response])
 
-        def on_token(index: int, token: int, _time: float) -> None:
-            if index not in first_reported:
-                first_reported.add(index)
-                self._first_token(lg, batch[index], [token])
-
-        callback = on_token if self.report_first_token else None
-        try:
-            generations = self.engine.generate([self.prompts[s.index] for s in batch], self.params, callback)
-            if len(generations) != len(batch):
-                raise RuntimeError(f"engine returned {len(generations)} generations for {len(batch)} prompts")
-        except Exception as exc:  # any engine failure: LoadGen must still see every sample completed
-            with self._stats_lock:
-                self.stats.engine_error = self.stats.engine_error or f"{type(exc).__name__}: {exc}"
-            self._complete_empty(batch, first_reported)
-            return
-        with self._stats_lock:
-            self._count(batch, generations)
-        responses, buffers = [], []
-        for position, (sample, generation) in enumerate(zip(batch, generations)):
-            tokens = [int(t) for t in generation.token_ids]
-            if self.report_first_token and position not in first_reported:
-                # The engine gave no callback for it: report the first token now (TTFT = full latency).
-                self._first_token(lg, sample, tokens[:1])
-            response, buffer = _response(lg, sample.id, tokens)
-            responses.append(response)
-            buffers.append(buffer)  # kept alive until LoadGen has copied them
-        lg.QuerySamplesComplete(responses)
-
-    def _count(self, batch: list, generations) -> None:
+    def _count(self, sample, tokens: list[int], generation: Generation | None) -> None:
         stats = self.stats
-        stats.generate_calls += 1
-        stats.batch_sizes.append(len(batch))
-        stats.decode_steps += len({t for g in generations for t in g.token_times})
-        for sample, generation in zip(batch, generations):
-            count = len(generation.token_ids)
-            if count == 1:
-                stats.one_token_qsl.append(sample.index)
-            elif count == 0:
-                stats.empty_qsl.append(sample.index)
-            stats.samples += 1
-            stats.tokens += count
+        stats.samples += 1
+        stats.tokens += len(tokens)
+        if len(tokens) == 1:
+            stats.one_token_qsl.append(sample.index)
+        elif not tokens:
+            stats.empty_qsl.append(sample.index)
+        if generation is not None and generation.server_token_count is not None:
+            stats.server_tokens = (stats.server_tokens or 0) + generation.server_token_count
+        if self.per_query and generation is not None and self._passes_at_start is None:
+            # No engine count: steps are told apart by token time (an upper bound across requests).
+            before = len(self._step_times)
+            self._step_times.update(generation.token_times)
+            stats.decode_steps += len(self._step_times) - before
 
-    def _first_token(self, lg, sample, tokens: list[int]) -> None:
-        if not self.use_token_latencies:
-            return
+    def _first_token(self, sample, tokens: list[int]) -> None:
+        import mlperf_loadgen as lg
+
         response, _buffer = _response(lg, sample.id, tokens, with_count=False)
         lg.FirstTokenComplete([response])
 
-    def _complete_empty(self, batch: list, first_reported: set[int]) -> None:
-        import mlperf_loadgen as lg
-
-        for position, sample in enumerate(batch):
-            if self.report_first_token and position not in first_reported:
-                self._first_token(lg, sample, [])
-        with self._stats_lock:
-            self.stats.empty_qsl.extend(sample.index for sample in batch)
-            self.stats.samples += len(batch)
-        lg.QuerySamplesComplete([_response(lg, sample.id, [])[0] for sample in batch])
-
 
 def _response(lg, response_id: int, tokens: list[int], with_count: bool = True):
-    """A QuerySampleResponse over an int32 buffer, and the buffer (keep it alive)."""
+    """A QuerySampleResponse over an int32 buffer, and the buffer (keep it alive until LoadGen copied it)."""
     import numpy as np
 
     buffer = np.asarray(tokens, dtype=np.int32)
@@ -205,12 +280,13 @@ def _response(lg, response_id: int, tokens: list[int], with_count: bool = True):
 def offline_sut(engine: Engine, prompts: Sequence[Sequence[int]], params: GenerationParams,
                 use_token_latencies: bool = True) -> EngineSut:
     """Offline: the whole query in one generate call; no first-token reports (LoadGen ignores them)."""
-    return EngineSut(engine, prompts, params, report_first_token=False, batch_limit=None,
+    return EngineSut(engine, prompts, params, report_first_token=False, batch_limit=None, per_query=False,
                      use_token_latencies=use_token_latencies)
 
 
 def server_sut(engine: Engine, prompts: Sequence[Sequence[int]], params: GenerationParams,
-               max_batch_size: int, use_token_latencies: bool = True, workers: int = 1) -> EngineSut:
-    """Server / Interactive: queued queries batched as they come, first tokens reported at once."""
+               max_batch_size: int, use_token_latencies: bool = True) -> EngineSut:
+    """Server / Interactive: each query submitted on arrival (continuous engines) or queued into
+    the next static batch; first tokens reported at once."""
     return EngineSut(engine, prompts, params, report_first_token=True, batch_limit=max(1, max_batch_size),
-                     use_token_latencies=use_token_latencies, workers=workers)
+                     per_query=batches_continuously(engine), use_token_latencies=use_token_latencies)
