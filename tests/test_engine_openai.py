@@ -101,7 +101,7 @@ def test_http_400_carries_the_servers_message(embedded_model, faulty_server):
     ("stream500", r"HTTP 500 Internal Server Error: the model fell over"),
     ("truncated", r"stream ended without \[DONE\] .*truncated"),
     ("malformed", r"not JSON"),
-    ("lostchunks", r"carried 3 tokens but its usage says 5; chunks were lost"),
+    ("lostchunks", r"carried 3 tokens but its usage says 5 \(request 0\); chunks were lost"),
 ])
 def test_a_broken_stream_fails_naming_the_endpoint(embedded_model, faulty_server, prompt, fault, message):
     engine = load_engine("openai", options(embedded_model, f"{faulty_server}/{fault}/v1"))

@@ -146,7 +146,7 @@ class _Collected(Collected):
         ended = bool(self.token_ids) and self.token_ids[-1] in eos and not params.ignore_eos
         complete = ended or self.finish_reason is not None or len(self.token_ids) >= params.max_new_tokens
         if not complete:
-            raise EngineError(f"{self.url}: the stream of request {self.index} ended after {len(self.token_ids)} "
-                              f"tokens, without EOS, a finish_reason or max_new_tokens ({params.max_new_tokens}) "
-                              "(truncated); did the server crash? see its log")
+            raise EngineError(f"{self.url}: the stream ended after {len(self.token_ids)} tokens, without EOS, "
+                              f"a finish_reason or max_new_tokens ({params.max_new_tokens}) (truncated, request "
+                              f"{self.index}); did the server crash? see its log")
         return self.generation(start, params, eos)

@@ -272,14 +272,14 @@ class _Stream(Collected):
         count = len(self.token_ids) or len(self.pieces)
         if not self.done or self.finish_reason is None:
             missing = "[DONE]" if not self.done else "a finish_reason"
-            raise EngineError(f"{self.url}: the stream of request {self.index} ended without {missing} after "
-                              f"{count} chunks of output (truncated); did the server crash? see its log")
+            raise EngineError(f"{self.url}: the stream ended without {missing} after {count} chunks of output "
+                              f"(truncated, request {self.index}); did the server crash? see its log")
         eos = self.engine.eos_token_ids
         if self.text_mode:
             # Re-tokenized text: the server's own count is recorded beside ours, not compared with it.
             self.settle_text(self.finish_reason == "stop" and not params.ignore_eos, min(eos))
             return self.generation(start, params, eos, server_token_count=self.usage_tokens)
         if self.usage_tokens is not None and self.engine.returns_token_ids and self.usage_tokens != len(self.token_ids):
-            raise EngineError(f"{self.url}: the stream of request {self.index} carried {len(self.token_ids)} "
-                              f"tokens but its usage says {self.usage_tokens}; chunks were lost")
+            raise EngineError(f"{self.url}: the stream carried {len(self.token_ids)} tokens but its usage says "
+                              f"{self.usage_tokens} (request {self.index}); chunks were lost")
         return self.generation(start, params, eos)
