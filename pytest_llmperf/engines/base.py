@@ -72,6 +72,11 @@ class Generation:
     """The server's own count of generated tokens (``usage.completion_tokens``) where an HTTP
     engine had to re-tokenize the answer's text: recorded beside ``len(token_ids)``, never
     compared with it (the two tokenizations need not agree)."""
+    engine_ttft: float | None = None
+    """The engine's own time to first token in seconds, where it reports one (vLLM: from the
+    request's arrival in the engine); a reference for the client-side ``token_times``."""
+    engine_tpot: float | None = None
+    """The engine's own mean time per output token after the first, in seconds, where it reports one."""
 
     @property
     def time_to_first_token(self) -> float:
@@ -110,6 +115,8 @@ class EngineInfo:
     dtype: str
     versions: dict[str, str]
     notes: tuple[str, ...] = ()
+    threads: int | None = None
+    """CPU threads of an in-process engine's math library, where the engine sets them."""
 
 
 @runtime_checkable

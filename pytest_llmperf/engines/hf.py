@@ -138,6 +138,11 @@ class TransformersEngine:
             raise EngineError(f"transformers engine: dtype {dtype!r} is not one of {', '.join(DTYPES)}")
         self.options = options
         self.device = hardware.torch_device(options.device)
+        self.threads = None
+        if options.device == "cpu":
+            self.threads, why = hardware.cpu_threads()
+            torch.set_num_threads(self.threads)
+            threads_note = f"torch CPU threads: {self.threads} ({why})"
         if options.device == "ascend":
             import torch_npu  # noqa: F401  (registers the npu device)
         self.torch = torch
@@ -175,7 +180,9 @@ class TransformersEngine:
             dtype=dtype,
             versions={"torch": torch.__version__, "transformers": transformers.__version__},
             notes=(((f"random weights, seed {seed}",) if seed is not None else ())
-                   + ((f"torch.compile (mode={self.compile_mode}) with a static KV cache",) if self.compile else ())),
+                   + ((f"torch.compile (mode={self.compile_mode}) with a static KV cache",) if self.compile else ())
+                   + ((threads_note,) if self.threads is not None else ())),
+            threads=self.threads,
         )
 
     def _compile_decode_step(self) -> None:

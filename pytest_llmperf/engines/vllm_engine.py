@@ -32,6 +32,7 @@ from ..errors import DeviceUnavailable, EngineError, UsageError
 from . import EngineOptions
 from .base import EngineInfo, Generation, GenerationParams, ScoredPath, TokenCallback, group_one_token_requests
 from .event_loop import LoopThread, generate_each, run_all
+from ..models import random_weights_seed
 from .model_files import eos_token_ids
 
 #: The settings docs/engines.md describes; any other AsyncEngineArgs field is accepted too.
@@ -77,6 +78,9 @@ def engine_arguments(options: EngineOptions) -> dict[str, Any]:
     arguments["dtype"] = options.resolved_dtype()
     if options.device == "cpu":
         arguments.update(CPU_DEFAULTS)
+    if random_weights_seed(options.model_path) is not None:
+        # A random-weight model or a shape has no weights on disk: vLLM draws its own.
+        arguments["load_format"] = "dummy"
     arguments.update(settings)
     return arguments
 
@@ -126,6 +130,8 @@ class VllmEngine:
         notes = [f"kv_cache_dtype={kv_dtype}"] if kv_dtype != "auto" else []
         if self.arguments.get("enable_prefix_caching"):
             notes.append("prefix caching on (not allowed in MLPerf submissions)")
+        if self.arguments.get("load_format") == "dummy":
+            notes.append("dummy weights (vLLM's own random values, not the transformers engine's seeded ones)")
         if self.arguments.get("quantization"):
             notes.append(f"quantization={self.arguments['quantization']}")
         tensor_parallel = int(self.arguments.get("tensor_parallel_size", 1))
@@ -194,7 +200,7 @@ class VllmEngine:
             raise ValueError(f"prompt {index} is empty")
         token_ids: list[int] = []
         token_times: list[float] = []
-        finish_reason = None
+        finish_reason, metrics = None, None
         start = time.perf_counter()
         request = TokensPrompt(prompt_token_ids=[int(t) for t in prompt])
         async for output in self._llm.generate(request, sampling, request_id=f"llmperf-{next(self._ids)}"):
@@ -206,14 +212,17 @@ class VllmEngine:
                 if on_token is not None:
                     on_token(index, int(token), now)
             if output.finished:
-                finish_reason = completion.finish_reason
+                finish_reason, metrics = completion.finish_reason, getattr(output, "metrics", None)
         ended_with_eos = (finish_reason == "stop" and not sampling.ignore_eos
                           and bool(token_ids) and token_ids[-1] in self.eos_token_ids)
+        engine_ttft, engine_tpot = _engine_timings(metrics, len(token_ids))
         return Generation(
             token_ids=tuple(token_ids),
             token_times=tuple(token_times),
             start_time=start,
             finish_reason="eos" if ended_with_eos else "length",
+            engine_ttft=engine_ttft,
+            engine_tpot=engine_tpot,
         )
 
     # -- scoring ------------------------------------------------------------
@@ -325,6 +334,19 @@ class VllmEngine:
                 llm.shutdown()
             finally:
                 self._loop.stop()
+
+
+def _engine_timings(metrics, tokens: int) -> tuple[float | None, float | None]:
+    """vLLM's own TTFT and TPOT of one request (seconds) from its request statistics, which it
+    fills only with statistics on (the step counter turns them on); (None, None) otherwise."""
+    ttft = getattr(metrics, "first_token_latency", None)
+    first, last = getattr(metrics, "first_token_ts", None), getattr(metrics, "last_token_ts", None)
+    if not isinstance(ttft, float) or ttft <= 0:
+        ttft = None
+    tpot = None
+    if isinstance(first, float) and isinstance(last, float) and first > 0 and tokens > 1:
+        tpot = (last - first) / (tokens - 1)
+    return ttft, tpot
 
 
 def _step_counter_factory():

@@ -36,6 +36,7 @@ from typing import Sequence
 
 from ..engines import Engine, Generation, GenerationParams
 from ..engines.base import batches_continuously, forward_passes
+from ..metrics.utilization import kv_positions_read
 
 INT32 = "i" if array.array("i").itemsize == 4 else "l"
 """The array type code of a 4-byte integer (LoadGen's accuracy log holds int32 token ids)."""
@@ -59,9 +60,15 @@ class SutStats:
     decode_steps_from: str = "engine"
     """``engine`` (its own count of forward passes) or ``token times`` (distinct token timestamps
     per generate call, for engines that do not count)."""
+    kv_positions_read: int = 0
+    """Cached positions the generated tokens attended to (prompt and earlier output), summed:
+    with the model's KV bytes per position, the KV-cache term of MBU."""
     server_tokens: int | None = None
     """Where an HTTP engine re-tokenized text: the server's own count of generated tokens
     (``usage``), summed; recorded beside ``tokens``, not compared with it."""
+    engine_latency_ms: dict[str, float] | None = None
+    """The engine's own per-request TTFT and TPOT (p50, p99, in ms, and how many requests reported
+    them), where the engine reports them (vLLM): a reference for LoadGen's client-side numbers."""
     one_token_qsl: list[int] = dataclasses.field(default_factory=list)
     """qsl_idx of samples the engine answered with a single token (LoadGen flags these as errors)."""
     empty_qsl: list[int] = dataclasses.field(default_factory=list)
@@ -104,6 +111,8 @@ class EngineSut:
         self._first_reported: set[int] = set()
         self._tags = itertools.count()
         self._step_times: set[float] = set()
+        self._engine_ttft: list[float] = []
+        self._engine_tpot: list[float] = []
         self._passes_at_start = forward_passes(engine)
         if self._passes_at_start is None:
             self.stats.decode_steps_from = "token times"
@@ -140,6 +149,12 @@ class EngineSut:
         passes = forward_passes(self.engine)
         if passes is not None and self._passes_at_start is not None:
             self.stats.decode_steps = passes - self._passes_at_start
+        if self._engine_ttft:
+            self.stats.engine_latency_ms = {"requests": len(self._engine_ttft)}
+            for name, values in (("ttft", self._engine_ttft), ("tpot", self._engine_tpot)):
+                for p in (50, 99):
+                    if values:
+                        self.stats.engine_latency_ms[f"{name}_p{p}"] = round(percentile(values, p) * 1e3, 3)
 
     # -- per-query submission -------------------------------------------------
 
@@ -251,10 +266,15 @@ class EngineSut:
         stats = self.stats
         stats.samples += 1
         stats.tokens += len(tokens)
+        stats.kv_positions_read += kv_positions_read(len(self.prompts[sample.index]), len(tokens))
         if len(tokens) == 1:
             stats.one_token_qsl.append(sample.index)
         elif not tokens:
             stats.empty_qsl.append(sample.index)
+        if generation is not None and generation.engine_ttft is not None:
+            self._engine_ttft.append(generation.engine_ttft)
+            if generation.engine_tpot is not None:
+                self._engine_tpot.append(generation.engine_tpot)
         if generation is not None and generation.server_token_count is not None:
             stats.server_tokens = (stats.server_tokens or 0) + generation.server_token_count
         if self.per_query and generation is not None and self._passes_at_start is None:
@@ -268,6 +288,12 @@ class EngineSut:
 
         response, _buffer = _response(lg, sample.id, tokens, with_count=False)
         lg.FirstTokenComplete([response])
+
+
+def percentile(values: list[float], p: float) -> float:
+    """LoadGen's rule: the value at index floor(p/100 x n) of the sorted values."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
 
 
 def _response(lg, response_id: int, tokens: list[int], with_count: bool = True):
