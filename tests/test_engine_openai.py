@@ -167,6 +167,8 @@ def test_a_strict_server_gets_text_prompts_and_its_text_is_retokenized(embedded_
         assert generation.token_ids == expected
         assert generation.finish_reason == "eos"
         assert tuple(seen) == expected
+        # The server's own count is kept beside the re-tokenized one, never compared with it.
+        assert generation.server_token_count == 7 != len(expected)
         with pytest.raises(EngineError, match=rf"{faulty_server}/textonly/v1/completions: .*log-probabilities"):
             engine.score_path(prompt, [1, 2])
     finally:

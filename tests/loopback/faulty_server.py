@@ -115,6 +115,8 @@ async def _text_only(request, body):
     for piece, finish in (("", None), ("Hello", None), (" wor", None), ("ld", None), ("", "stop")):
         event = {"choices": [{"index": 0, "text": piece, "finish_reason": finish}]}
         await response.write(f"data: {json.dumps(event)}\n\n".encode())
+    # Its own tokenizer's count, which need not match a re-tokenization of the text.
+    await response.write(f"data: {json.dumps({'choices': [], 'usage': {'completion_tokens': 7}})}\n\n".encode())
     await response.write(b"data: [DONE]\n\n")
     await response.write_eof()
     return response
