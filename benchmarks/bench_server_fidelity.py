@@ -2,8 +2,8 @@
 
     python benchmarks/bench_server_fidelity.py [--rates 20,200,2000] [--seconds 10] [--step-ms 10]
 
-Fidelity: a paced plumbing engine (``tests/plumbing.py``: an ideal continuous
-batcher, first token one step after submission, then one token per step;
+Fidelity: a paced plumbing engine (``tests/plumbing.py``: a continuous batcher
+that gives every running request a token each step, new requests joining at the next step;
 answers of 4 or 64 tokens, alternating in the QSL) through the Server SUT and
 the real LoadGen at each Poisson rate.  "True" TTFT and TPOT are the times the
 engine stamped on its own tokens; "reported" are LoadGen's percentiles.  Goal:

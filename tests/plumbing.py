@@ -1,8 +1,8 @@
 """Plumbing engines: fakes that test the SUT's timing and the harness's ceiling, never an engine.
 
-* ``PacedEngine`` emulates an ideal continuous-batching engine: every request
-  gets its first token ``prefill_s`` after it is submitted and one more token
-  every ``step_s``, whatever else runs.  It stamps each token with the time it
+* ``PacedEngine`` emulates a continuous-batching engine: one step every
+  ``step_s`` gives every running request its next token, and a submitted
+  request joins at the next step.  It stamps each token with the time it
   really emitted it: those stamps are the "true" TTFT/TPOT that LoadGen's
   numbers are compared with.
 * ``PacedStaticEngine`` emulates a static-batch engine: ``generate`` runs a
@@ -17,8 +17,6 @@ import this module too (``benchmarks/`` puts ``tests/`` on ``sys.path``).
 
 from __future__ import annotations
 
-import heapq
-import itertools
 import threading
 import time
 
@@ -44,19 +42,23 @@ class _Request:
 
 
 class PacedEngine:
-    """Continuous batching, emulated: each request's token k is due at submit + prefill + k x step."""
+    """Continuous batching, emulated: every ``step_s`` one step gives each running request a token.
+
+    A request joins the running batch at the next step (one step after its
+    submission when the engine is idle), so its first token comes within a step."""
 
     eos_token_ids = frozenset({EOS})
 
-    def __init__(self, step_s: float = 0.010, prefill_s: float | None = None, fail_on: int | None = None):
+    def __init__(self, step_s: float = 0.010, fail_on: int | None = None):
         self.step_s = step_s
-        self.prefill_s = step_s if prefill_s is None else prefill_s
         self.fail_on = fail_on  # the submit number (1-based) that fails
         self.info = EngineInfo("paced-plumbing", "none", "cpu", "plumbing", "float32", {})
         self.submitted = 0
+        self.steps = 0
         self.finished: list[Generation] = []
-        self._due: list = []  # heap of (due time, sequence, request)
-        self._order = itertools.count()
+        self._joining: list[_Request] = []
+        self._running: list[_Request] = []
+        self._next_step = 0.0
         self._wake = threading.Condition()
         self._stopping = False
         self._thread = threading.Thread(target=self._run, name="paced-engine", daemon=True)
@@ -68,32 +70,46 @@ class PacedEngine:
             if self.submitted == self.fail_on:
                 raise RuntimeError(f"request {self.submitted} refused")
             start = time.perf_counter()
-            request = _Request(tag, answer_tokens(answer_length(prompt, params)), start, on_token, on_done)
-            heapq.heappush(self._due, (start + self.prefill_s, next(self._order), request))
+            if not self._running and not self._joining:
+                self._next_step = start + self.step_s  # an idle engine starts stepping now
+            self._joining.append(_Request(tag, answer_tokens(answer_length(prompt, params)), start, on_token,
+                                          on_done))
             self._wake.notify()
 
     def _run(self) -> None:
         while True:
             with self._wake:
-                while not self._stopping and (not self._due or self._due[0][0] > time.perf_counter()):
-                    timeout = None if not self._due else self._due[0][0] - time.perf_counter()
-                    self._wake.wait(timeout)
+                while not self._stopping and not self._running and not self._joining:
+                    self._wake.wait()
                 if self._stopping:
                     return
-                _due, _, request = heapq.heappop(self._due)
-            now = time.perf_counter()
+                due = self._next_step
+            time.sleep(max(0.0, due - time.perf_counter()))
+            with self._wake:
+                self._running.extend(self._joining)
+                self._joining.clear()
+                batch = list(self._running)
+                self._next_step = max(due + self.step_s, time.perf_counter())
+            self._step(batch)
+
+    def _step(self, batch: list[_Request]) -> None:
+        now = time.perf_counter()
+        self.steps += 1
+        done = []
+        for request in batch:
             token = request.tokens[len(request.times)]
             request.times.append(now)
             if request.on_token is not None:
                 request.on_token(request.tag, token, now)
             if len(request.times) == len(request.tokens):
-                generation = Generation(request.tokens, tuple(request.times), request.start, "eos")
-                self.finished.append(generation)
-                request.on_done(request.tag, generation)
-                continue
-            due = request.start + self.prefill_s + len(request.times) * self.step_s
+                done.append(request)
+        if done:
             with self._wake:
-                heapq.heappush(self._due, (due, next(self._order), request))
+                self._running = [r for r in self._running if len(r.times) < len(r.tokens)]
+        for request in done:
+            generation = Generation(request.tokens, tuple(request.times), request.start, "eos")
+            self.finished.append(generation)
+            request.on_done(request.tag, generation)
 
     def generate(self, prompts, params, on_token=None, on_finish=None) -> list[Generation]:
         results: list = [None] * len(prompts)
