@@ -95,7 +95,7 @@ def main() -> int:
         offline = dataclasses.replace(run_settings(profile, "Offline", "PerformanceOnly"), min_duration_ms=0,
                                       min_query_count=args.prompts, performance_sample_count=args.prompts,
                                       target_qps=float(args.prompts), max_new_tokens=args.output_tokens,
-                                      min_new_tokens=args.output_tokens, use_token_latencies=False)
+                                      min_new_tokens=args.output_tokens)
         # Warm-up of each path once (graph capture is done at start; this is allocation and first-call costs).
         bare.generate(token_prompts[:8], sampling, use_tqdm=False)
         in_thread(lambda: engine.generate(prompts[:8], params))
