@@ -23,6 +23,7 @@ that builds this engine must be importable without side effects (a
 from __future__ import annotations
 
 import itertools
+import os
 import time
 from typing import Any, Sequence
 
@@ -103,6 +104,9 @@ class VllmEngine:
         from ..models import offline_environment
 
         offline_environment()
+        # A pytest session has touched CUDA already (device detection): a forked engine core could not
+        # use it, so vLLM's processes start with spawn (its own choice too once it sees CUDA in use).
+        os.environ.setdefault("VLLM_WORKER_MULTIPROC_METHOD", "spawn")
         here = _device_class()
         if here != options.device:
             raise DeviceUnavailable(
