@@ -27,10 +27,10 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from .. import atomic
-from ..baselines import BaselineKey, Tolerance
 from ..datasets.mmlu import LETTERS, MmluPrompt
 from ..errors import UsageError
-from ..gates import Limit
+from ..gating.baselines import Tolerance
+from ..gating.limits import Limit
 
 MODES = ("loglikelihood", "argmax")
 UNIT = "%"
@@ -244,18 +244,17 @@ def target_limit(profile) -> Limit | None:
                           source=f"{profile.name}: mmlu.target_accuracy = {target:g}", flag=PROFILE_FLAG)
 
 
-def record(check, profile, result: MmluScore, *, baseline_key: BaselineKey, engine: str | None,
-           extra: dict[str, Any] | None = None) -> None:
-    """Gate ``result`` on the profile's target, or on the baseline within ``tolerance_points``."""
+def record(check, profile, result: MmluScore, *, extra: dict[str, Any] | None = None) -> None:
+    """Gate ``result`` on the profile's target, or on the bound engine's baseline within ``tolerance_points``."""
     name = metric_name(result.mode)
     extra = {"mode": result.mode, "correct": result.correct, "questions": result.total,
              "per_subject": result.per_subject, **(extra or {})}
     limit = target_limit(profile)
     if limit is not None:
-        check.against(name, result.accuracy, UNIT, True, limit, engine=engine, extra=extra)
+        check.against(name, result.accuracy, UNIT, True, limit, extra=extra)
     else:
-        check.against_baseline(baseline_key, name, result.accuracy, UNIT, True,
-                               Tolerance(absolute=profile.mmlu.tolerance_points), engine=engine, extra=extra)
+        check.against_baseline(name, result.accuracy, UNIT, True, Tolerance(absolute=profile.mmlu.tolerance_points),
+                               extra=extra)
 
 
 def write_predictions(path: Path, predictions: Sequence[MmluPrediction]) -> None:
