@@ -1,6 +1,5 @@
 """MMLU scoring: lm-eval's log-likelihood and FlagPerf's argmax on the real engine, and their gates."""
 
-import dataclasses
 
 import numpy as np
 import pytest
@@ -8,7 +7,6 @@ import pytest
 from pytest_llmperf.gating.baselines import BaselineKey, BaselineStore
 from pytest_llmperf.gating.checker import Checker
 from pytest_llmperf.datasets import mmlu as data
-from pytest_llmperf.errors import UsageError
 from pytest_llmperf.metrics import mmlu
 from pytest_llmperf.profiles import load_profile
 
@@ -121,15 +119,3 @@ def test_embedded_profile_without_baseline_names_the_record_command(tmp_path):
     check = _checker(tmp_path)
     mmlu.record(check, load_profile("embedded"), mmlu.summarize("argmax", [_prediction("a", True)]))
     assert "no baseline in" in check.failures[0] and "--llmperf-update-baselines" in check.failures[0]
-
-
-@pytest.mark.parametrize("change, problem", [
-    ({"modes": ["cloze"]}, "names no known scoring mode"),
-    ({"shots": -1}, "need shots >= 0"),
-    ({"target_accuracy": 45.8}, "must be a fraction"),
-])
-def test_bad_mmlu_sections_are_usage_errors(change, problem):
-    profile = load_profile("embedded")
-    profile = dataclasses.replace(profile, mmlu=dataclasses.replace(profile.mmlu, **change))
-    with pytest.raises(UsageError, match=problem):
-        mmlu.check_section(profile)

@@ -29,7 +29,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from .. import atomic
-from ..errors import EngineError, InputError, UsageError
+from ..errors import EngineError, InputError
 from ..gating.baselines import UPDATE_FLAG
 from ..gating.limits import Limit
 
@@ -348,17 +348,6 @@ def check(engine, baseline: LogitsBaseline, prompts: Sequence[LogitsPrompt], pos
 
 
 # -- gates --------------------------------------------------------------------------
-
-def check_section(profile) -> None:
-    """Reject a ``[logits]`` table that cannot be run, naming the file and key."""
-    section, where = profile.logits, profile.source or profile.name
-    if section.positions < 1 or section.prompts < 1:
-        raise UsageError(f"{where}: logits.prompts = {section.prompts}, positions = {section.positions}",
-                         "both must be >= 1", "the defaults are prompts = 4, positions = 4")
-    if not (section.atol >= 0 and section.rtol >= 0):
-        raise UsageError(f"{where}: logits.atol = {section.atol:g}, rtol = {section.rtol:g}",
-                         "tolerances must be >= 0", "the contest's values are atol = 5e-3, rtol = 1e-5")
-
 
 def gate(check, profile, results: Sequence[PromptResult]) -> None:
     """One gated metric per prompt (``logits.<id>.allclose_error <= atol``) plus summary values."""

@@ -28,11 +28,11 @@ from typing import Any, Sequence
 
 from .. import atomic
 from ..datasets.mmlu import LETTERS, MmluPrompt
-from ..errors import UsageError
 from ..gating.baselines import Tolerance
 from ..gating.limits import Limit
+from ..profiles import MMLU_MODES
 
-MODES = ("loglikelihood", "argmax")
+MODES = MMLU_MODES
 UNIT = "%"
 PROFILE_FLAG = "--llmperf-profile"
 
@@ -217,22 +217,6 @@ def score_argmax(engine, tokenizer, prompts: Sequence[MmluPrompt]) -> list[MmluP
 
 def metric_name(mode: str) -> str:
     return f"mmlu.accuracy.{mode}"
-
-
-def check_section(profile) -> None:
-    """Reject an ``[mmlu]`` table that cannot be run, naming the file and key."""
-    section, where = profile.mmlu, profile.source or profile.name
-    unknown = [mode for mode in section.modes if mode not in MODES]
-    if unknown or not section.modes:
-        raise UsageError(f"{where}: mmlu.modes = {section.modes!r}", "names no known scoring mode",
-                         f"use one or both of: {', '.join(MODES)}")
-    if section.shots < 0 or section.max_length < 2:
-        raise UsageError(f"{where}: mmlu.shots = {section.shots}, max_length = {section.max_length}",
-                         "need shots >= 0 and max_length >= 2", "MMLU uses shots = 5, max_length = 2048")
-    if not 0 <= section.target_accuracy <= 1 or section.tolerance_points < 0:
-        raise UsageError(f"{where}: mmlu.target_accuracy = {section.target_accuracy:g}",
-                         "must be a fraction in 0..1 (0 = use the baseline), with tolerance_points >= 0",
-                         "write e.g. target_accuracy = 0.458 for 45.8%")
 
 
 def target_limit(profile) -> Limit | None:

@@ -14,35 +14,15 @@ Finished accuracy runs to score again are found by ``loadgen.run_folders``.
 
 from __future__ import annotations
 
-from ..errors import UsageError
 from ..gating.baselines import Tolerance
 from ..gating.limits import Limit
+from ..profiles import ROUGE_SCORES
 from .rouge import RougeResult
 
 GATED = ("rouge1", "rouge2", "rougeL")
-SCORES = GATED + ("rougeLsum",)
+SCORES = ROUGE_SCORES
 UNIT = "points"
 PROFILE_FLAG = "--llmperf-profile"
-
-
-def check_section(profile) -> None:
-    """Reject a ``[rouge]`` table that cannot produce limits, naming the file and key."""
-    section, where = profile.rouge, profile.source or profile.name
-    if section.mode not in ("baseline", "target"):
-        raise UsageError(f"{where}: rouge.mode = {section.mode!r}", "is not a ROUGE gating mode",
-                         "use \"baseline\" (limits from baselines/) or \"target\" (reference x fraction)")
-    unknown = sorted(set(section.reference) - set(SCORES))
-    if unknown:
-        raise UsageError(f"{where}: rouge.reference.{unknown[0]}", "is not a ROUGE score",
-                         f"use keys among {', '.join(SCORES)}")
-    if section.mode == "target" and not section.reference:
-        raise UsageError(f"{where}: rouge.reference", "is empty while rouge.mode = \"target\"",
-                         "give the published scores, e.g. reference = { rouge1 = 44.4312, rouge2 = 22.0352, "
-                         "rougeL = 28.6162 }")
-    band = section.tokens_per_sample_range
-    if len(band) != 2 or not 0 <= band[0] <= band[1]:
-        raise UsageError(f"{where}: rouge.tokens_per_sample_range = {band!r}", "is not a [low, high] pair of fractions",
-                         "use e.g. [0.9, 1.1]")
 
 
 def target_limits(profile) -> dict[str, Limit]:
