@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import pytest
+
+SUITES = Path(__file__).resolve().parents[1] / "suites"
 
 
 @pytest.fixture(scope="session")
@@ -28,6 +33,19 @@ def tokenizer(embedded_model):
     from pytest_llmperf import models
 
     return models.load_tokenizer(embedded_model)
+
+
+@pytest.fixture
+def copy_suites(pytester, monkeypatch):
+    """``copy_suites(folder, *names)``: shipped suite files into the pytester folder, offline and quiet."""
+    def copy(folder: str, *names: str):
+        monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+        monkeypatch.setenv("TRANSFORMERS_VERBOSITY", "error")
+        for name in names:
+            shutil.copy(SUITES / folder / name, pytester.path / name)
+        return pytester
+
+    return copy
 
 
 from engine_fixtures import *  # noqa: F401,F403

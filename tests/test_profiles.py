@@ -1,5 +1,5 @@
 """Profiles are checked whole when loaded: an unknown key, a wrong type or a bad value in any
-section fails at load (and so at pytest start) with the file, the key and the fix."""
+section fails at load with the file, the key and the fix (at pytest start: tests/test_plugin_options.py)."""
 
 import dataclasses
 import re
@@ -80,12 +80,3 @@ def test_unknown_top_level_keys_are_rejected(tmp_path_factory, key):
         return
     with pytest.raises(InputError, match=f"unknown key '{key}' in the top level"):
         _load(tmp_path_factory.mktemp("profile"), f"{key} = 1\n")
-
-
-def test_a_bad_profile_value_is_a_usage_error_at_start(pytester):
-    profile = pytester.path / "mine.toml"
-    profile.write_text("[mmlu]\nshots = -1\n")
-    pytester.makepyfile("def test_nothing():\n    pass\n")
-    result = pytester.runpytest("--llmperf-profile", str(profile))
-    assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*mine.toml: mmlu.shots = -1 is out of range; set mmlu.shots to >= 0*"])
