@@ -38,7 +38,7 @@ from .loadgen import ACCURACY_LOG, LoadgenRun, read_accuracy_log
 from .loadgen.run_folders import ROUGE_SUITE, AccuracyRun, find_accuracy_runs, read_accuracy_run
 from .loadgen.test06_logs import find_test06_logs
 from .metrics.mmlu import MODES as MMLU_MODES
-from .metrics.mmlu import MmluPrediction, MmluScore
+from .metrics.mmlu import MmluPrediction
 from .metrics.mmlu import record as gate_mmlu
 from .metrics.mmlu import summarize as mmlu_score
 from .metrics.rouge import RougeResult
@@ -90,7 +90,7 @@ def engines_or_skip(session: LlmperfSession, names: Sequence[str], device: str) 
     """(target id, engine) of each engine in ``names`` on ``device``; skipped unless all are selected and run."""
     selected = session.settings.engines
     if not all(name in selected for name in names):
-        pytest.skip(f"compares {' and '.join(names)}: select them with --llmperf-engine {','.join(names)} "
+        pytest.skip(f"compares {' and '.join(names)}: select {'both' if len(names) == 2 else 'all'} with --llmperf-engine {','.join(names)} "
                     f"(selected: {','.join(selected)})")
     return [(target.id, engine_or_skip(session, target)) for target in (EngineTarget(n, device) for n in names)]
 

@@ -65,6 +65,7 @@ def run_suite(pytester, profile: str, *files: Path, args=()):
                                          "--llmperf-profile", "gate.toml", *args, timeout=1500)
 
 
+@pytest.mark.slow
 def test_raised_baselines_and_targets_turn_the_rouge_suite_red(pytester, monkeypatch):
     baseline_mode = profile_text('mode = "baseline"\ntolerance_points = 1.0\n')
     # record baselines from a passing run; it also leaves an accuracy run behind
@@ -126,6 +127,7 @@ def test_compliance_targets_skip_without_targets_or_runs(pytester, monkeypatch):
                                   "*set LLMPERF_ACCURACY_RUN=FOLDER*"])
 
 
+@pytest.mark.slow
 def test_rouge_and_agreement_share_one_accuracy_run_per_engine(pytester):
     """The agreement suite runs first and makes both engines' accuracy runs; the ROUGE suite scores
     them.  Each engine's logs stay in that engine's ROUGE folder (two runs never share a folder)."""
