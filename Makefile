@@ -1,6 +1,7 @@
 # Set-up and the two everyday commands:
 #   make suites   the suites on the embedded model (CPU); results in llmperf-results/
-#   make test     the plugin's own tests
+#   make test     the plugin's own tests (all of them; .ci/run calls it)
+#   make test-fast  the same without the tests marked slow (model-loading sessions, LoadGen, vLLM, servers)
 # Both install what they need into .venv on first use.
 
 PYTHON ?= python3
@@ -11,7 +12,7 @@ PIP    := $(BIN)/python -m pip
 ENGINES ?= transformers,vllm
 PYTEST_ARGS ?=
 
-.PHONY: suites test setup browser clean
+.PHONY: suites test test-fast setup browser clean
 
 suites: $(VENV)/.installed
 	$(BIN)/pytest suites -m cpu --llmperf-engine $(ENGINES) $(PYTEST_ARGS)
@@ -19,6 +20,9 @@ suites: $(VENV)/.installed
 # The plugin records these sessions too: elsewhere, so they do not replace the suites' results.json.
 test: $(VENV)/.installed
 	$(BIN)/pytest tests --llmperf-out llmperf-results/plugin-tests $(PYTEST_ARGS)
+
+test-fast: $(VENV)/.installed
+	$(BIN)/pytest tests -m "not slow" --llmperf-out llmperf-results/plugin-tests $(PYTEST_ARGS)
 
 setup: $(VENV)/.installed
 

@@ -140,12 +140,6 @@ def _cpu_name() -> str:
     return f"{platform.processor() or platform.machine()} ({os.cpu_count()} cores)"
 
 
-def hardware_key(device: DeviceClass) -> str:
-    """The hardware part of a baseline key: ``cpu`` for CPUs (their names vary
-    between runners of one kind), the accelerator's name otherwise."""
-    return "cpu" if device == "cpu" else device_name(device)
-
-
 def pin_worker(device: DeviceClass, worker_index: int) -> str | None:
     """Pin xdist worker N to device N through its visibility variable.
 

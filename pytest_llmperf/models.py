@@ -182,11 +182,27 @@ def parameter_count(spec: ModelSpec) -> int:
     return total
 
 
-def load_tokenizer(spec: ModelSpec):
+def load_tokenizer(model: "ModelSpec | str | os.PathLike"):
+    """The tokenizer of a model: a resolved ``ModelSpec``, a local checkpoint folder, or
+    ``embedded`` for the embedded model; from local files only (``InputError`` names a bad folder)."""
+    if isinstance(model, ModelSpec):
+        path = model.path
+    elif str(model) in ("embedded", EMBEDDED_NAME):
+        path = resolve(None).path
+    else:
+        path = Path(model).expanduser()
+        if not path.is_dir():
+            raise InputError(path, "is not a folder", "pass the model's checkpoint folder (it holds the tokenizer "
+                                                      "files), or 'embedded' for the embedded model")
+    offline_environment()
     from transformers import AutoTokenizer
 
-    offline_environment()
-    return AutoTokenizer.from_pretrained(str(spec.path), local_files_only=True)
+    try:
+        return AutoTokenizer.from_pretrained(str(path), local_files_only=True)
+    except Exception as exc:  # transformers raises many types for a folder without a tokenizer
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InputError(path, f"has no loadable tokenizer ({message})",
+                         "pass the checkpoint folder with tokenizer.json / tokenizer_config.json") from None
 
 
 # -- random-weight models --------------------------------------------------------

@@ -13,7 +13,7 @@ import dataclasses
 from pathlib import Path
 from typing import Callable
 
-from . import engines, hardware, profiles
+from . import engines, hardware, parsers, profiles
 from .errors import UsageError
 
 ENGINE = "--llmperf-engine"
@@ -60,14 +60,7 @@ def parse_device(text: str) -> str:
     return value
 
 
-def parse_samples(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number; pass a count >= 1, or 0 for all") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{value} is negative; pass a count >= 1, or 0 for all")
-    return value
+parse_samples = parsers.whole_number(0, "pass a count >= 1, or 0 for all")
 
 
 def parse_endpoint(text: str) -> str:
@@ -85,15 +78,6 @@ def parse_profile(text: str) -> str:
     except UsageError as exc:
         raise argparse.ArgumentTypeError(f"{exc.problem}; {exc.fix}") from None
     return text
-
-
-def parse_bool(text: str) -> bool:
-    value = str(text).strip().lower()
-    if value in ("1", "true", "yes", "on"):
-        return True
-    if value in ("0", "false", "no", "off", ""):
-        return False
-    raise argparse.ArgumentTypeError(f"{text!r} is not a boolean; use true or false")
 
 
 @dataclasses.dataclass(frozen=True)

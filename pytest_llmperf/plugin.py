@@ -8,9 +8,9 @@ import sys
 import pytest
 
 from . import hardware, models, options
-from .checks import TIMING, Checker
-from .errors import DeviceUnavailable, EngineError, EngineUnavailable, LlmperfError, UsageError
-from .session import EngineTarget, LlmperfSession, engine_targets, unavailable_reason
+from .errors import LlmperfError
+from .gating.checker import TIMING, Checker
+from .session import EngineTarget, LlmperfSession, engine_targets
 
 SETTINGS_KEY = pytest.StashKey["options.Settings"]()
 SESSION_KEY = pytest.StashKey[LlmperfSession]()
@@ -95,25 +95,25 @@ def llmperf_target(request) -> EngineTarget:
 
 
 @pytest.fixture
-def llmperf_engine(llmperf_session, llmperf_target, request):
+def llmperf_engine(llmperf_session, llmperf_target):
     """The loaded engine for this item's (engine, device); skips where it cannot run."""
-    reason = unavailable_reason(llmperf_session.settings, llmperf_target)
-    if reason:
-        pytest.skip(reason)
-    try:
-        engine = llmperf_session.engine(llmperf_target)
-    except (EngineUnavailable, DeviceUnavailable) as exc:
-        pytest.skip(str(exc))
-    except (UsageError, EngineError) as exc:
-        pytest.fail(str(exc), pytrace=False)
-    return engine
+    from .kit import engine_or_skip
+
+    return engine_or_skip(llmperf_session, llmperf_target)
 
 
 @pytest.fixture
 def llmperf_check(request, llmperf_session) -> Checker:
-    """Record metrics, judge them against limits and baselines; call ``verify()`` last."""
-    return Checker(request.node.nodeid, request.node.user_properties, llmperf_session.baselines,
-                   llmperf_session.settings.update_baselines)
+    """Record metrics and judge them against limits and baselines; judged when the test returns.
+
+    Bound to the test's ``llmperf_engine`` where it uses one (engine key and baseline key)."""
+    check = Checker(request.node.nodeid, request.node.user_properties, llmperf_session.baselines,
+                    llmperf_session.settings.update_baselines)
+    if "llmperf_engine" in request.fixturenames:
+        engine = request.getfixturevalue("llmperf_engine")
+        if hasattr(engine, "info"):  # a test module may override the fixture with something else
+            check.bind(engine, baseline_key=llmperf_session.baseline_key(engine))
+    return check
 
 
 @pytest.fixture(autouse=True)
@@ -127,6 +127,17 @@ def _llmperf_timings(request):
             spent = total - before.get(phase, 0.0)
             if spent > 0:
                 request.node.user_properties.append((TIMING, {"phase": phase, "seconds": spent}))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_pyfunc_call(pyfuncitem):
+    """Judge what the test recorded on ``llmperf_check`` once its body returns, so a forgotten
+    ``verify()`` still fails the test (in its call phase: FAILED, not a teardown error)."""
+    result = yield
+    check = pyfuncitem.funcargs.get("llmperf_check")
+    if isinstance(check, Checker):
+        check.verify()
+    return result
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -2,8 +2,9 @@
 
 Layering, lowest first: the dataclass defaults below < the profile file <
 command-line options.  A profile is given by name (a file shipped in
-``pytest_llmperf/profiles/``) or by path.  Unknown keys and wrong types are
-rejected with the file, the key and the expected type.
+``pytest_llmperf/profiles/``) or by path.  It is checked whole when loaded:
+unknown keys, wrong types and values out of range in any section are rejected
+with the file, the key and the fix, before any test runs.
 """
 
 from __future__ import annotations
@@ -13,12 +14,16 @@ import tomllib
 import types
 import typing
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from .errors import InputError, UsageError
 
 PROFILE_DIR = Path(__file__).parent / "profiles"
 DEFAULT_PROFILE = "embedded"
+ROUGE_SCORES = ("rouge1", "rouge2", "rougeL", "rougeLsum")
+"""Scores ``[rouge] reference`` may name."""
+MMLU_MODES = ("loglikelihood", "argmax")
+"""``loglikelihood`` (lm-eval) and ``argmax`` (FlagPerf)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -212,6 +217,7 @@ def load_profile(name_or_path: str = DEFAULT_PROFILE) -> Profile:
         raise InputError(path, f"cannot be read ({exc.strerror})", "check the path and its permissions")
     data.setdefault("name", path.stem)
     profile = _build(Profile, data, path, "")
+    _check_values(profile, path)
     return dataclasses.replace(profile, source=str(path))
 
 
@@ -238,6 +244,8 @@ def _convert(hint: Any, value: Any, path: Path, dotted: str):
     origin = typing.get_origin(hint)
     if origin in (types.UnionType, typing.Union):
         return value  # only used for free-form engine settings
+    if dotted == "engine":
+        _check_engine_names(value, path)
     if origin is list:
         (item,) = typing.get_args(hint)
         if not isinstance(value, list) or not all(_is(item, v) for v in value):
@@ -246,13 +254,16 @@ def _convert(hint: Any, value: Any, path: Path, dotted: str):
     if origin is dict:
         if not isinstance(value, dict):
             _type_error(path, dotted, value, "a table")
-        return value
+        _, item = typing.get_args(hint)
+        return {key: _convert(item, entry, path, f"{dotted}.{key}") for key, entry in value.items()}
     if not _is(hint, value):
         _type_error(path, dotted, value, hint.__name__)
     return float(value) if hint is float else value
 
 
 def _is(hint: Any, value: Any) -> bool:
+    if hint is Any:
+        return True
     if hint is float:
         return isinstance(value, (int, float)) and not isinstance(value, bool)
     if hint is int:
@@ -263,3 +274,76 @@ def _is(hint: Any, value: Any) -> bool:
 def _type_error(path: Path, dotted: str, value: Any, expected: str):
     raise InputError(path, f"{dotted} = {value!r} is a {type(value).__name__}, expected {expected}",
                      f"change {dotted} to {expected}")
+
+
+# -- values --------------------------------------------------------------------------
+
+def _at_least(low: float) -> tuple[Callable[[Any], bool], str]:
+    return (lambda value: value >= low), f">= {low:g}"
+
+
+_POSITIVE, _NON_NEGATIVE = _at_least(1), _at_least(0)
+_FRACTION = (lambda value: 0 < value <= 1), "a fraction in (0, 1]"
+#: (dotted key, test, what it must be): the checks of one value; the scenario tables share theirs.
+_RANGES: tuple[tuple[str, Callable[[Any], bool], str], ...] = (
+    ("generation.max_new_tokens", *_POSITIVE), ("generation.min_new_tokens", *_NON_NEGATIVE),
+    ("generation.max_batch_size", *_POSITIVE), ("datasets.samples", *_NON_NEGATIVE),
+    ("rouge.fraction", *_FRACTION), ("rouge.tolerance_points", *_NON_NEGATIVE),
+    ("rouge.tokens_per_sample", *_NON_NEGATIVE),
+    ("mmlu.shots", *_NON_NEGATIVE), ("mmlu.max_length", *_at_least(2)),
+    ("mmlu.target_accuracy", lambda v: 0 <= v <= 1, "a fraction in 0..1 (0 = use the baseline; 0.458 for 45.8%)"),
+    ("mmlu.tolerance_points", *_NON_NEGATIVE),
+    ("logits.prompts", *_POSITIVE), ("logits.positions", *_POSITIVE),
+    ("logits.atol", *_NON_NEGATIVE), ("logits.rtol", *_NON_NEGATIVE),
+    ("loadgen.server_workers", *_POSITIVE),
+    ("performance.throughput_tolerance", *_NON_NEGATIVE), ("performance.latency_tolerance", *_NON_NEGATIVE),
+    ("performance.max_new_tokens", *_NON_NEGATIVE),
+    ("compliance.test06.min_query_count", *_POSITIVE),
+    ("compliance.test06.accuracy_log_sampling_target", *_NON_NEGATIVE),
+    ("compliance.test06.target_qps", *_NON_NEGATIVE),
+) + tuple((f"loadgen.{scenario}.{key}", *rule) for scenario in ("offline", "server", "interactive") for key, rule in (
+    ("min_duration_ms", _NON_NEGATIVE), ("min_query_count", _POSITIVE), ("max_query_count", _NON_NEGATIVE),
+    ("target_qps", ((lambda v: v > 0), "> 0")), ("ttft_latency_ms", _NON_NEGATIVE),
+    ("tpot_latency_ms", _NON_NEGATIVE), ("performance_sample_count", _NON_NEGATIVE),
+    ("target_latency_percentile", _FRACTION), ("max_duration_ms", _NON_NEGATIVE)))
+
+
+def _check_values(profile: Profile, path: Path) -> None:
+    """Values every suite relies on, checked at load so a bad one fails before any test runs."""
+    for dotted, admits, expected in _RANGES:
+        value = profile
+        for part in dotted.split("."):
+            value = getattr(value, part)
+        if not admits(value):
+            raise InputError(path, f"{dotted} = {value!r} is out of range", f"set {dotted} to {expected}")
+    generation, rouge, mmlu = profile.generation, profile.rouge, profile.mmlu
+    if generation.min_new_tokens > generation.max_new_tokens:
+        raise InputError(path, f"generation.min_new_tokens = {generation.min_new_tokens} is above "
+                               f"generation.max_new_tokens = {generation.max_new_tokens}",
+                         "make min_new_tokens <= max_new_tokens")
+    if rouge.mode not in ("baseline", "target"):
+        raise InputError(path, f"rouge.mode = {rouge.mode!r} is not a ROUGE gating mode",
+                         'use "baseline" (limits from baselines/) or "target" (reference x fraction)')
+    unknown = sorted(set(rouge.reference) - set(ROUGE_SCORES))
+    if unknown:
+        raise InputError(path, f"rouge.reference.{unknown[0]} is not a ROUGE score",
+                         f"use keys among {', '.join(ROUGE_SCORES)}")
+    if rouge.mode == "target" and not rouge.reference:
+        raise InputError(path, 'rouge.reference is empty while rouge.mode = "target"',
+                         "give the published scores, e.g. reference = { rouge1 = 44.4312, rouge2 = 22.0352, "
+                         "rougeL = 28.6162 }")
+    band = rouge.tokens_per_sample_range
+    if len(band) != 2 or not 0 <= band[0] <= band[1]:
+        raise InputError(path, f"rouge.tokens_per_sample_range = {band!r} is not a [low, high] pair of fractions",
+                         "use e.g. [0.9, 1.1]")
+    if not mmlu.modes or any(mode not in MMLU_MODES for mode in mmlu.modes):
+        raise InputError(path, f"mmlu.modes = {mmlu.modes!r} names no known scoring mode",
+                         f"use one or both of: {', '.join(MMLU_MODES)}")
+
+
+def _check_engine_names(tables: Any, path: Path) -> None:
+    from .engines import ENGINES
+
+    unknown = sorted(set(tables) - set(ENGINES)) if isinstance(tables, dict) else []
+    if unknown:
+        raise InputError(path, f"unknown engine [engine.{unknown[0]}]", f"use tables among: {', '.join(ENGINES)}")

@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from . import atomic
-from .baselines import BaselineKey, BaselineStore
-from .checks import BASELINE, ENGINE, METRIC, TIMING
+from .gating.baselines import BaselineKey, BaselineStore
+from .gating.checker import BASELINE, ENGINE, METRIC, TIMING
 from .options import Settings
 from .results import Metric, ResultsStore, git_commit, package_versions
 

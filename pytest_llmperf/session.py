@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any, Callable, TypeVar
 
 from . import hardware, models
-from .baselines import BaselineKey, BaselineStore
 from .engines import ENGINES, Engine, EngineOptions, engine_class
 from .errors import DeviceUnavailable, EngineError, EngineUnavailable, UsageError
+from .gating.baselines import BaselineKey, BaselineStore
 from .options import Settings
 from .profiles import Profile
 
@@ -145,12 +145,10 @@ class LlmperfSession:
     # -- baselines and output ----------------------------------------------
 
     def baseline_key(self, engine: Engine) -> BaselineKey:
-        return BaselineKey(
-            model=self.model.name,
-            hardware=hardware.hardware_key(engine.info.device),  # type: ignore[arg-type]
-            engine=engine.info.engine,
-            dtype=engine.info.dtype,
-        )
+        """The key of ``engine``'s baselines; the hardware is named by what this machine sees."""
+        device = engine.info.device
+        return BaselineKey.of(self.model.name, engine.info.engine, device,
+                              hardware.device_name(device), engine.info.dtype)  # type: ignore[arg-type]
 
     def samples(self) -> int:
         """``--llmperf-samples`` or the profile's count; 0 means all."""

@@ -2,7 +2,28 @@
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import pytest
+
+SUITES = Path(__file__).resolve().parents[1] / "suites"
+
+#: Fixtures that start vLLM or a server: a test using one (directly or as a parameter) is ``slow``.
+SLOW_FIXTURES = frozenset({"vllm_engine", "vllm_server", "openai_engine", "llm_serving_server", "llm_serving_engine",
+                           "faulty_server", "dying_server"})
+#: Modules whose tests on ``hf_engine`` run LoadGen on the real model: ``slow`` too.
+LOADGEN_ON_THE_ENGINE = frozenset({"test_loadgen_runner.py"})
+
+
+def pytest_collection_modifyitems(items):
+    """Mark what starts vLLM, a server or LoadGen on the real model ``slow`` (``make test-fast`` leaves it out);
+    the tests that start whole pytest sessions carry the marker themselves."""
+    for item in items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        used = set(item.fixturenames) | {value for value in params.values() if isinstance(value, str)}
+        if used & SLOW_FIXTURES or (item.path.name in LOADGEN_ON_THE_ENGINE and "hf_engine" in used):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="session")
@@ -28,6 +49,19 @@ def tokenizer(embedded_model):
     from pytest_llmperf import models
 
     return models.load_tokenizer(embedded_model)
+
+
+@pytest.fixture
+def copy_suites(pytester, monkeypatch):
+    """``copy_suites(folder, *names)``: shipped suite files into the pytester folder, offline and quiet."""
+    def copy(folder: str, *names: str):
+        monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+        monkeypatch.setenv("TRANSFORMERS_VERBOSITY", "error")
+        for name in names:
+            shutil.copy(SUITES / folder / name, pytester.path / name)
+        return pytester
+
+    return copy
 
 
 from engine_fixtures import *  # noqa: F401,F403

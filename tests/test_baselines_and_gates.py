@@ -7,9 +7,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pytest_llmperf.baselines import BaselineKey, BaselineStore, limit_from_entry
+from pytest_llmperf.gating.baselines import BaselineKey, BaselineStore, limit_from_entry
 from pytest_llmperf.errors import InputError
-from pytest_llmperf.gates import Limit, failure_message, judge
+from pytest_llmperf.gating.limits import Limit, failure_message, judge
 
 KEY = BaselineKey("SmolLM2-135M-Instruct", "cpu", "transformers", "float32")
 
@@ -87,12 +87,12 @@ def test_the_recorded_value_always_passes_its_own_baseline(value, tolerance, hig
 
 
 BASELINE_SUITE = """
-from pytest_llmperf.baselines import BaselineKey, Tolerance
+from pytest_llmperf.gating.baselines import BaselineKey, Tolerance
 
 KEY = BaselineKey("m", "cpu", "e", "float32")
 
 def test_speed(llmperf_check):
-    llmperf_check.against_baseline(KEY, "speed", 100.0, "tokens/s", True, Tolerance(relative=0.2))
+    llmperf_check.against_baseline("speed", 100.0, "tokens/s", True, Tolerance(relative=0.2), key=KEY)
     llmperf_check.verify()
 """
 

@@ -68,6 +68,7 @@ def _generate(spec, settings):
         engine.close()
 
 
+@pytest.mark.slow  # torch.compile of a model: about a minute on a 2-core CPU
 def test_compiled_greedy_tokens_equal_eager_tokens(tiny_random):
     eager_info, _, eager = _generate(tiny_random, {})
     info, config, compiled = _generate(tiny_random, {"compile": True, "compile_mode": "default"})

@@ -4,11 +4,12 @@ count, wrong first token) and a TPOT limit below what the engine measured."""
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+pytestmark = pytest.mark.slow
 
 pytest_plugins = ["pytester"]
 
@@ -24,12 +25,8 @@ def entry(qsl_idx, ids, first=None, count=None):
 
 
 @pytest.fixture
-def suite(pytester, monkeypatch):
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("TRANSFORMERS_VERBOSITY", "error")
-    for name in ("test_test06.py", "test_validity.py"):
-        shutil.copy(REPO / "suites" / "compliance" / name, pytester.path / name)
-    return pytester
+def suite(copy_suites):
+    return copy_suites("compliance", "test_test06.py", "test_validity.py")
 
 
 def test_crafted_test06_logs_turn_the_suite_red(suite, monkeypatch, tmp_path):

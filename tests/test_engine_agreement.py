@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from pytest_llmperf.engines import ScoredPath
-from pytest_llmperf.engines.agreement import compare, first_difference, rank_of
+from pytest_llmperf.metrics.agreement import compare, first_difference, rank_of
 
 VOCAB = 10
 

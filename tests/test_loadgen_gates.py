@@ -10,10 +10,11 @@ twice a number recorded on another machine.
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
+
+pytestmark = pytest.mark.slow
 
 pytest_plugins = ["pytester"]
 
@@ -23,12 +24,8 @@ PROFILE = REPO / "pytest_llmperf" / "profiles" / "embedded.toml"
 
 
 @pytest.fixture
-def suite(pytester, monkeypatch):
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("TRANSFORMERS_VERBOSITY", "error")
-    for name in ("test_offline.py", "test_server.py"):
-        shutil.copy(REPO / "suites" / "performance" / name, pytester.path / name)
-    return pytester
+def suite(copy_suites):
+    return copy_suites("performance", "test_offline.py", "test_server.py")
 
 
 def run_suite(suite, tmp_path, *extra):

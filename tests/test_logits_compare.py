@@ -200,14 +200,13 @@ def test_missing_array_and_bad_manifests(tmp_path):
 # -- gates ------------------------------------------------------------------------------------
 
 def _gated(tmp_path, measured, baseline, space="logits"):
-    from pytest_llmperf.baselines import BaselineStore
-    from pytest_llmperf.checks import Checker
+    from pytest_llmperf.gating.baselines import BaselineStore
+    from pytest_llmperf.gating.checker import Checker
     from pytest_llmperf.profiles import load_profile
 
     check = Checker("suites/accuracy/test_logits.py::test_logits_match_baseline", [], BaselineStore(tmp_path), False)
     comparison = logits.compare(measured, baseline, atol=ATOL, rtol=RTOL, space=space)
-    logits.gate(check, load_profile("embedded"), [logits.PromptResult("p", tmp_path / "p.npy", comparison)],
-                engine=None)
+    logits.gate(check, load_profile("embedded"), [logits.PromptResult("p", tmp_path / "p.npy", comparison)])
     return check
 
 

@@ -7,6 +7,9 @@ import pickle
 from pathlib import Path
 
 import numpy as np
+import pytest
+
+pytestmark = pytest.mark.slow
 
 SUITE = Path(__file__).resolve().parents[1] / "suites" / "accuracy"
 ARRAYS = Path("smollm2-135m-instruct") / "cpu" / "transformers-float32" / "logits"

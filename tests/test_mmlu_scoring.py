@@ -1,14 +1,12 @@
 """MMLU scoring: lm-eval's log-likelihood and FlagPerf's argmax on the real engine, and their gates."""
 
-import dataclasses
 
 import numpy as np
 import pytest
 
-from pytest_llmperf.baselines import BaselineKey, BaselineStore
-from pytest_llmperf.checks import Checker
+from pytest_llmperf.gating.baselines import BaselineKey, BaselineStore
+from pytest_llmperf.gating.checker import Checker
 from pytest_llmperf.datasets import mmlu as data
-from pytest_llmperf.errors import UsageError
 from pytest_llmperf.metrics import mmlu
 from pytest_llmperf.profiles import load_profile
 
@@ -98,7 +96,8 @@ def test_accuracy_is_micro_averaged_with_a_per_subject_table():
 
 
 def _checker(tmp_path):
-    return Checker("suites/accuracy/test_mmlu.py::test_mmlu_accuracy[argmax]", [], BaselineStore(tmp_path), False)
+    return Checker("suites/accuracy/test_mmlu.py::test_mmlu_accuracy[argmax]", [], BaselineStore(tmp_path),
+                   False).bind(baseline_key=KEY)
 
 
 KEY = BaselineKey("m", "cpu", "transformers", "float32")
@@ -108,28 +107,15 @@ def test_flagperf_target_fails_below_45_8_percent(tmp_path):
     profile = load_profile("flagperf-llama2-7b-mmlu")
     check = _checker(tmp_path)
     mmlu.record(check, profile, mmlu.summarize("argmax", [_prediction("a", True), _prediction("a", False)] * 2
-                                               + [_prediction("a", False)] * 4), baseline_key=KEY, engine=None)
+                                               + [_prediction("a", False)] * 4))
     assert check.failures == ["mmlu.accuracy.argmax 25.0000 < 45.8000 % "
                               "(flagperf-llama2-7b-mmlu: mmlu.target_accuracy = 0.458); see --llmperf-profile"]
     passing = _checker(tmp_path)
-    mmlu.record(passing, profile, mmlu.summarize("argmax", [_prediction("a", True)]), baseline_key=KEY, engine=None)
+    mmlu.record(passing, profile, mmlu.summarize("argmax", [_prediction("a", True)]))
     assert passing.failures == [] and passing.metrics[0].verdict == "pass"
 
 
 def test_embedded_profile_without_baseline_names_the_record_command(tmp_path):
     check = _checker(tmp_path)
-    mmlu.record(check, load_profile("embedded"), mmlu.summarize("argmax", [_prediction("a", True)]),
-                baseline_key=KEY, engine=None)
+    mmlu.record(check, load_profile("embedded"), mmlu.summarize("argmax", [_prediction("a", True)]))
     assert "no baseline in" in check.failures[0] and "--llmperf-update-baselines" in check.failures[0]
-
-
-@pytest.mark.parametrize("change, problem", [
-    ({"modes": ["cloze"]}, "names no known scoring mode"),
-    ({"shots": -1}, "need shots >= 0"),
-    ({"target_accuracy": 45.8}, "must be a fraction"),
-])
-def test_bad_mmlu_sections_are_usage_errors(change, problem):
-    profile = load_profile("embedded")
-    profile = dataclasses.replace(profile, mmlu=dataclasses.replace(profile.mmlu, **change))
-    with pytest.raises(UsageError, match=problem):
-        mmlu.check_section(profile)

@@ -6,7 +6,11 @@ import json
 import shutil
 from pathlib import Path
 
+import pytest
+
 from pytest_llmperf.datasets.mmlu import EMBEDDED_DIR, LETTERS
+
+pytestmark = pytest.mark.slow
 
 SUITE = Path(__file__).resolve().parents[1] / "suites" / "accuracy"
 SUBJECT = "computer_security"

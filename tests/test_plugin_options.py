@@ -88,22 +88,18 @@ def test_bad_ini_value_names_the_setting_and_the_fix(pytester):
     result.stderr.fnmatch_lines(["*ini setting llmperf_device = 'gpu'*unknown device 'gpu'*override with --llmperf-device*"])
 
 
-def test_profile_file_with_unknown_key_is_a_usage_error(pytester):
+@pytest.mark.parametrize("text, message", [
+    ("[rouge]\nfractoin = 0.9\n", "*mine.toml: unknown key 'fractoin' in ?rouge?; known keys there: mode, reference*"),
+    ("[loadgen.server]\ntarget_qps = \"fast\"\n", "*loadgen.server.target_qps = 'fast' is a str, expected float*"),
+    ("[mmlu]\nshots = -1\n", "*mine.toml: mmlu.shots = -1 is out of range; set mmlu.shots to >= 0*"),
+])
+def test_a_bad_profile_file_is_a_usage_error_at_start(pytester, text, message):
     profile = pytester.path / "mine.toml"
-    profile.write_text("[rouge]\nfractoin = 0.9\n")
+    profile.write_text(text)
     pytester.makepyfile(ENGINE_TEST)
     result = pytester.runpytest("--llmperf-profile", str(profile))
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*mine.toml: unknown key 'fractoin' in ?rouge?; known keys there: mode, reference*"])
-
-
-def test_profile_file_with_wrong_type_is_a_usage_error(pytester):
-    profile = pytester.path / "mine.toml"
-    profile.write_text("[loadgen.server]\ntarget_qps = \"fast\"\n")
-    pytester.makepyfile(ENGINE_TEST)
-    result = pytester.runpytest("--llmperf-profile", str(profile))
-    assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*loadgen.server.target_qps = 'fast' is a str, expected float*"])
+    result.stderr.fnmatch_lines([message])
 
 
 def test_help_lists_every_option(pytester):

@@ -6,7 +6,7 @@ import shutil
 import pytest
 
 from pytest_llmperf import models
-from pytest_llmperf.baselines import BaselineKey
+from pytest_llmperf.gating.baselines import BaselineKey
 from pytest_llmperf.engines import EngineOptions, GenerationParams, load_engine
 from pytest_llmperf.errors import InputError, UsageError
 

@@ -247,7 +247,7 @@ finite = st.floats(min_value=-1e12, max_value=1e12, allow_nan=False, allow_subno
 
 @given(low=st.none() | finite, high=st.none() | finite)
 def test_every_described_limit_parses_back(low, high):
-    from pytest_llmperf.gates import Limit
+    from pytest_llmperf.gating.limits import Limit
 
     described = Limit(low, high, None, "test", "--flag").describe()
     parsed = limit_bounds(described)

@@ -18,6 +18,8 @@ from unittest import mock
 
 import pytest
 
+pytestmark = pytest.mark.slow
+
 REPO = Path(__file__).resolve().parents[1]
 SUITE = REPO / "suites" / "performance" / "test_decode.py"
 DECODE = "transformers-cpu/decode.tokens_per_second"

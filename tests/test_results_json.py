@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from pytest_llmperf.results import Metric, ResultsStore, load_results
 
 METRIC_TESTS = """
-from pytest_llmperf.gates import Limit
+from pytest_llmperf.gating.limits import Limit
 
 def test_first(llmperf_check):
     llmperf_check.against("first.value", 10.0, "tokens/s", True,

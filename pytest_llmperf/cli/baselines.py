@@ -47,7 +47,7 @@ def _tolerance(tolerance: object) -> str:
 
 
 def show(folder: str) -> int:
-    from ..report.baseline_files import read_baseline_files
+    from ..gating.baselines import read_baseline_files
     from ..report.table import format_value, text_table
 
     files = read_baseline_files(folder)
@@ -76,9 +76,9 @@ def show(folder: str) -> int:
 
 
 def update(results: str, folder: str, dry_run: bool) -> int:
-    from ..baselines import BaselineStore
+    from ..gating.baselines import BaselineStore
     from ..errors import InputError
-    from ..report.baseline_files import proposed_entries, refusal_reason
+    from ..report.baseline_updates import proposed_entries, refusal_reason
     from ..report.runs import load_run
     from ..report.table import format_value
 

@@ -15,6 +15,8 @@ import argparse
 import time
 from pathlib import Path
 
+from ..parsers import positive
+
 #: MLPerf's --dtype names -> the accuracy-log reader's element types.
 DTYPES = {"int32": "int32", "int64": "int64", "float": "float32"}
 
@@ -39,19 +41,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
                              "else the regex fallback (default: auto)")
     parser.add_argument("--method", default="fast", choices=("fast", "reference"),
                         help="fast (default; identical numbers) or reference (rouge_score itself, slow)")
-    parser.add_argument("--workers", type=_positive_int, default=0,
+    parser.add_argument("--workers", type=positive, default=0,
                         help="processes to score with (default: every usable core)")
     parser.add_argument("--json", metavar="FILE", default=None, help="also write the result dict to FILE")
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} is not >= 1")
-    return value
 
 
 def run(args: argparse.Namespace) -> int:
@@ -59,6 +51,7 @@ def run(args: argparse.Namespace) -> int:
     from ..datasets.openorca import EMBEDDED, embedded_records, read_table
     from ..loadgen.accuracy_log import read_accuracy_log
     from ..metrics import rouge
+    from ..models import load_tokenizer
 
     started = time.perf_counter()
     log_path = Path(args.mlperf_accuracy_file)
@@ -84,25 +77,3 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         atomic.write_json(args.json, {**result.mlperf_dict(), "sentence_splitter": result.splitter})
     return 0
-
-
-def load_tokenizer(checkpoint: str):
-    """The tokenizer of a local checkpoint folder, or of the embedded model."""
-    from .. import models
-    from ..errors import InputError
-
-    if checkpoint in ("embedded", models.EMBEDDED_NAME):
-        return models.load_tokenizer(models.resolve(None))
-    path = Path(checkpoint).expanduser()
-    if not path.is_dir():
-        raise InputError(path, "is not a folder", "pass the model's checkpoint folder (it holds the tokenizer files), "
-                                                  "or 'embedded' for the embedded model")
-    models.offline_environment()
-    from transformers import AutoTokenizer
-
-    try:
-        return AutoTokenizer.from_pretrained(str(path), local_files_only=True)
-    except Exception as exc:  # transformers raises many types for a folder without a tokenizer
-        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise InputError(path, f"has no loadable tokenizer ({message})",
-                         "pass the checkpoint folder with tokenizer.json / tokenizer_config.json") from None

@@ -12,6 +12,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..parsers import non_negative, positive
+
 PREFIX = "open_orca_gpt4_tokenized_llama"
 
 
@@ -20,38 +22,21 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="the OpenOrca GPT-4 parquet (columns id, system_prompt, question, response)")
     parser.add_argument("--model-dir", "--model_dir", required=True,
                         help="checkpoint folder whose tokenizer counts tokens ('embedded' for the embedded model)")
-    parser.add_argument("--seqlen-limit", "--seqlen_limit", type=_positive, default=1024,
+    parser.add_argument("--seqlen-limit", "--seqlen_limit", type=positive, default=1024,
                         help="inputs and outputs must be shorter than this many tokens (default 1024)")
     parser.add_argument("--export-dir", "--export_dir", required=True, help="folder to write the parquet files to")
-    parser.add_argument("--num-total-samples", "--num_total_samples", type=_positive, default=24576,
+    parser.add_argument("--num-total-samples", "--num_total_samples", type=positive, default=24576,
                         help="rows in the sampled set, split evenly among origins (default 24576)")
-    parser.add_argument("--calibration-subset-size", "--calibration_subset_size", type=_non_negative, default=1000,
+    parser.add_argument("--calibration-subset-size", "--calibration_subset_size", type=non_negative, default=1000,
                         help="rows in the calibration subset; 0 = none (default 1000)")
     parser.add_argument("--prompt-format", choices=("llama2", "chat-template"), default="llama2",
                         help="llama2: MLPerf's prompt text (default); chat-template: the tokenizer's chat template")
 
 
-def _positive(text: str) -> int:
-    value = _non_negative(text)
-    if value == 0:
-        raise argparse.ArgumentTypeError("0 is not >= 1")
-    return value
-
-
-def _non_negative(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{value} is negative")
-    return value
-
-
 def run(args: argparse.Namespace) -> int:
     from ..datasets import processorca
     from ..errors import InputError
-    from .evaluate_accuracy import load_tokenizer
+    from ..models import load_tokenizer
 
     source = Path(args.dataset_pq_path)
     export = Path(args.export_dir)

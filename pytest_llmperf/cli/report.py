@@ -10,18 +10,11 @@ from __future__ import annotations
 import argparse
 
 from ..errors import UsageError
+from ..parsers import fraction
 
 EXIT_OK, EXIT_REGRESSED = 0, 1
 
-
-def parse_tolerance(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number; pass a fraction such as 0.05 for 5%") from None
-    if not 0 <= value < 1:
-        raise argparse.ArgumentTypeError(f"{value} is outside 0..1; pass a fraction such as 0.05 for 5%")
-    return value
+parse_tolerance = fraction("pass a fraction such as 0.05 for 5%")
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from ..models import load_tokenizer
+
 
 def _listed(value) -> set[int]:
     if value is None:
@@ -17,16 +19,6 @@ def _listed(value) -> set[int]:
     if isinstance(value, list):
         return {int(v) for v in value}
     return {int(value)}
-
-
-def load_tokenizer(model_path: str):
-    """The checkpoint's own tokenizer, from local files only."""
-    from transformers import AutoTokenizer
-
-    from ..models import offline_environment
-
-    offline_environment()
-    return AutoTokenizer.from_pretrained(model_path, local_files_only=True)
 
 
 def eos_token_ids(model_path: str, tokenizer=None) -> frozenset[int]:

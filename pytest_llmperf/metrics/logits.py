@@ -29,9 +29,9 @@ from typing import Any, Sequence
 import numpy as np
 
 from .. import atomic
-from ..baselines import UPDATE_FLAG
-from ..errors import EngineError, InputError, UsageError
-from ..gates import Limit
+from ..errors import EngineError, InputError
+from ..gating.baselines import UPDATE_FLAG
+from ..gating.limits import Limit
 
 MANIFEST = "manifest.json"
 FOLDER = "logits"
@@ -349,18 +349,7 @@ def check(engine, baseline: LogitsBaseline, prompts: Sequence[LogitsPrompt], pos
 
 # -- gates --------------------------------------------------------------------------
 
-def check_section(profile) -> None:
-    """Reject a ``[logits]`` table that cannot be run, naming the file and key."""
-    section, where = profile.logits, profile.source or profile.name
-    if section.positions < 1 or section.prompts < 1:
-        raise UsageError(f"{where}: logits.prompts = {section.prompts}, positions = {section.positions}",
-                         "both must be >= 1", "the defaults are prompts = 4, positions = 4")
-    if not (section.atol >= 0 and section.rtol >= 0):
-        raise UsageError(f"{where}: logits.atol = {section.atol:g}, rtol = {section.rtol:g}",
-                         "tolerances must be >= 0", "the contest's values are atol = 5e-3, rtol = 1e-5")
-
-
-def gate(check, profile, results: Sequence[PromptResult], *, engine: str | None) -> None:
+def gate(check, profile, results: Sequence[PromptResult]) -> None:
     """One gated metric per prompt (``logits.<id>.allclose_error <= atol``) plus summary values."""
     atol, rtol = profile.logits.atol, profile.logits.rtol
     for result in results:
@@ -371,7 +360,7 @@ def gate(check, profile, results: Sequence[PromptResult], *, engine: str | None)
                        f"through log_softmax and only the {c.entries} returned entries were compared")
         limit = Limit.at_most(atol, reference=None, flag="--llmperf-profile",
                               source=f"{profile.name}: np.allclose(atol={atol:g}, rtol={rtol:g}) against {result.file}")
-        metric = check.against(name, c.allclose_error, unit, False, limit, engine=engine,
+        metric = check.against(name, c.allclose_error, unit, False, limit,
                                extra={**c.to_dict(), "file": str(result.file), "compared_in": compared_in})
         if c.nonfinite:
             check.fail(f"{name}: {c.nonfinite} NaN, infinite or missing values against {result.file}")
@@ -383,12 +372,12 @@ def gate(check, profile, results: Sequence[PromptResult], *, engine: str | None)
         unit = "logit" if space == "logits" else "logprob"
         note = {"space": space, "prompts": [r.prompt_id for r in results]}
         check.info("logits.max_abs_error", max(c.max_abs_error for c in comparisons), unit, False,
-                   engine=engine, extra=note)
+                   extra=note)
         check.info("logits.max_rel_error", max(c.max_rel_error for c in comparisons), "ratio", False,
-                   engine=engine, extra=note)
+                   extra=note)
         check.info("logits.cosine_similarity", min(c.cosine_similarity for c in comparisons), "ratio", True,
-                   engine=engine, extra=note)
+                   extra=note)
         check.info("logits.top1_agreement", 100 * float(np.mean([c.top1_agreement for c in comparisons])), "%",
-                   True, engine=engine, extra=note)
+                   True, extra=note)
         check.info("logits.top5_agreement", 100 * float(np.mean([c.top5_agreement for c in comparisons])), "%",
-                   True, engine=engine, extra=note)
+                   True, extra=note)

@@ -27,12 +27,12 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from .. import atomic
-from ..baselines import BaselineKey, Tolerance
 from ..datasets.mmlu import LETTERS, MmluPrompt
-from ..errors import UsageError
-from ..gates import Limit
+from ..gating.baselines import Tolerance
+from ..gating.limits import Limit
+from ..profiles import MMLU_MODES
 
-MODES = ("loglikelihood", "argmax")
+MODES = MMLU_MODES
 UNIT = "%"
 PROFILE_FLAG = "--llmperf-profile"
 
@@ -219,22 +219,6 @@ def metric_name(mode: str) -> str:
     return f"mmlu.accuracy.{mode}"
 
 
-def check_section(profile) -> None:
-    """Reject an ``[mmlu]`` table that cannot be run, naming the file and key."""
-    section, where = profile.mmlu, profile.source or profile.name
-    unknown = [mode for mode in section.modes if mode not in MODES]
-    if unknown or not section.modes:
-        raise UsageError(f"{where}: mmlu.modes = {section.modes!r}", "names no known scoring mode",
-                         f"use one or both of: {', '.join(MODES)}")
-    if section.shots < 0 or section.max_length < 2:
-        raise UsageError(f"{where}: mmlu.shots = {section.shots}, max_length = {section.max_length}",
-                         "need shots >= 0 and max_length >= 2", "MMLU uses shots = 5, max_length = 2048")
-    if not 0 <= section.target_accuracy <= 1 or section.tolerance_points < 0:
-        raise UsageError(f"{where}: mmlu.target_accuracy = {section.target_accuracy:g}",
-                         "must be a fraction in 0..1 (0 = use the baseline), with tolerance_points >= 0",
-                         "write e.g. target_accuracy = 0.458 for 45.8%")
-
-
 def target_limit(profile) -> Limit | None:
     """The published accuracy to reach (``mmlu.target_accuracy``), or None for baseline mode."""
     target = profile.mmlu.target_accuracy
@@ -244,18 +228,17 @@ def target_limit(profile) -> Limit | None:
                           source=f"{profile.name}: mmlu.target_accuracy = {target:g}", flag=PROFILE_FLAG)
 
 
-def record(check, profile, result: MmluScore, *, baseline_key: BaselineKey, engine: str | None,
-           extra: dict[str, Any] | None = None) -> None:
-    """Gate ``result`` on the profile's target, or on the baseline within ``tolerance_points``."""
+def record(check, profile, result: MmluScore, *, extra: dict[str, Any] | None = None) -> None:
+    """Gate ``result`` on the profile's target, or on the bound engine's baseline within ``tolerance_points``."""
     name = metric_name(result.mode)
     extra = {"mode": result.mode, "correct": result.correct, "questions": result.total,
              "per_subject": result.per_subject, **(extra or {})}
     limit = target_limit(profile)
     if limit is not None:
-        check.against(name, result.accuracy, UNIT, True, limit, engine=engine, extra=extra)
+        check.against(name, result.accuracy, UNIT, True, limit, extra=extra)
     else:
-        check.against_baseline(baseline_key, name, result.accuracy, UNIT, True,
-                               Tolerance(absolute=profile.mmlu.tolerance_points), engine=engine, extra=extra)
+        check.against_baseline(name, result.accuracy, UNIT, True, Tolerance(absolute=profile.mmlu.tolerance_points),
+                               extra=extra)
 
 
 def write_predictions(path: Path, predictions: Sequence[MmluPrediction]) -> None:

@@ -18,11 +18,11 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from ..baselines import BaselineStore, limit_from_entry
 from ..errors import InputError
-from ..gates import Limit
+from ..gating.baselines import BaselineStore, limit_from_entry, looks_like_baselines
+from ..gating.limits import Limit
 from ..results import Metric
-from .baseline_files import baseline_key_for, looks_like_baselines
+from .baseline_updates import baseline_key_for
 from .runs import Run, load_run
 from .table import format_change, format_value, relative_change
 

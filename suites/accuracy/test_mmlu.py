@@ -12,37 +12,15 @@ folder under ``--llmperf-out``.
 
 import pytest
 
-from pytest_llmperf.datasets.mmlu import build_prompts, load_mmlu
-from pytest_llmperf.metrics import mmlu
+from pytest_llmperf import kit
 
 
-@pytest.mark.parametrize("mode", mmlu.MODES)
-def test_mmlu_accuracy(mode, llmperf_engine, llmperf_session, llmperf_profile, llmperf_check, request):
-    session, section = llmperf_session, llmperf_profile.mmlu
-    mmlu.check_section(llmperf_profile)
-    if mode not in section.modes:
-        pytest.skip(f"profile {llmperf_profile.name} does not score MMLU by {mode} (mmlu.modes = {section.modes})")
-    location = llmperf_profile.datasets.mmlu
-    key = ("mmlu-prompts", location, section.shots, section.max_length, tuple(section.subjects))
-    data = session.shared(("mmlu-data", location, tuple(section.subjects)),
-                          lambda: load_mmlu(location).only(section.subjects))
-    prompts = session.shared(key, lambda: build_prompts(data, section.shots, section.max_length,
-                                                        mmlu.prompt_token_count(session.tokenizer)))
-
-    with session.timed("score"):
-        predictions = session.shared(
-            ("mmlu-predictions", llmperf_engine.info.engine, llmperf_engine.info.device, key, tuple(section.modes)),
-            lambda: mmlu.score_modes(llmperf_engine, session.tokenizer, prompts, section.modes))[mode]
-    result = mmlu.summarize(mode, predictions)
-    predictions_file = session.test_dir(request.node.nodeid) / "mmlu-predictions.jsonl"
-    mmlu.write_predictions(predictions_file, predictions)
-    print(f"\nMMLU {section.shots}-shot, {mode}: {result.accuracy:.2f}% ({result.correct}/{result.total})\n"
+@pytest.mark.parametrize("mode", kit.MMLU_MODES)
+def test_mmlu_accuracy(mode, llmperf_engine, llmperf_session, llmperf_check, request):
+    found = kit.mmlu_predictions(llmperf_session, llmperf_engine, mode)
+    result = kit.mmlu_score(mode, found.predictions)
+    predictions_file = kit.write_mmlu_predictions(llmperf_session, request.node.nodeid, found)
+    print(f"\nMMLU {found.shots}-shot, {mode}: {result.accuracy:.2f}% ({result.correct}/{result.total})\n"
           f"{result.table()}")
-
-    mmlu.record(llmperf_check, llmperf_profile, result, baseline_key=session.baseline_key(llmperf_engine),
-                engine=llmperf_check.engine(llmperf_engine),
-                extra={"dataset": data.location, "layout": data.layout, "shots": section.shots,
-                       "prompts_with_fewer_shots": sum(p.shots < section.shots for p in prompts),
-                       "prompts_longer_than_max_length": sum(not p.fits for p in prompts),
-                       "predictions": str(predictions_file)})
-    llmperf_check.verify()
+    kit.gate_mmlu(llmperf_check, llmperf_session.profile, result,
+                  extra={**found.extra(), "predictions": str(predictions_file)})

@@ -10,24 +10,14 @@ Limits come from the profile's ``[rouge]`` table: baselines in the embedded
 profile, published targets in the mlperf-* profiles.
 """
 
-from pytest_llmperf.loadgen import read_accuracy_log
-from pytest_llmperf.loadgen.suite_runs import accuracy_run, openorca_dataset
-from pytest_llmperf.metrics import rouge, rouge_targets
+from pytest_llmperf import kit
 
 
-def test_openorca_rouge(llmperf_engine, llmperf_target, llmperf_session, llmperf_profile, llmperf_check, request):
-    session, profile = llmperf_session, llmperf_profile
-    rouge_targets.check_section(profile)
-    dataset = openorca_dataset(session)
-    shared = accuracy_run(session, llmperf_engine, llmperf_target.id, request.node.nodeid)
-    run = shared.run
+def test_openorca_rouge(llmperf_engine, llmperf_target, llmperf_session, llmperf_check, request):
+    dataset = kit.openorca_dataset(llmperf_session)
+    shared = kit.accuracy_run(llmperf_session, llmperf_engine, llmperf_target.id, request.node.nodeid)
     if shared.reused:
-        print(f"\nscoring the accuracy run made by {shared.owner} ({run.folder})")
-    with session.timed("score"):
-        result = rouge.score_accuracy_log(read_accuracy_log(run.accuracy_log, "int32"), dataset.references,
-                                          session.tokenizer, log_path=run.accuracy_log)
+        print(f"\nscoring the accuracy run made by {shared.owner} ({shared.run.folder})")
+    result = kit.score_rouge(llmperf_session, shared.run.accuracy_log, dataset.references)
     print(f"\nrougeLsum sentence splitter: {result.splitter}\n{result.mlperf_dict()}")
-
-    rouge_targets.record(llmperf_check, profile, result, baseline_key=session.baseline_key(llmperf_engine),
-                         engine=llmperf_check.engine(llmperf_engine), expected_samples=len(dataset))
-    llmperf_check.verify()
+    kit.gate_rouge(llmperf_check, llmperf_session.profile, result, expected_samples=len(dataset))

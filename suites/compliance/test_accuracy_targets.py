@@ -20,62 +20,38 @@ import os
 
 import pytest
 
-from pytest_llmperf.cli.evaluate_accuracy import load_tokenizer
-from pytest_llmperf.datasets.openorca import load_openorca
-from pytest_llmperf.loadgen import read_accuracy_log
-from pytest_llmperf.metrics import rouge, rouge_targets
-from pytest_llmperf.session import unavailable_reason
+from pytest_llmperf import kit
 
 RUN_FOLDER_ENV = "LLMPERF_ACCURACY_RUN"
 
 
-@pytest.fixture
-def llmperf_engine(llmperf_session, llmperf_target):
-    """Stands in for the plugin's fixture in this module: the item is still made per
-    (engine, device) and carries the device marker, but only the target is needed to
-    find its run, so no engine is loaded."""
-    reason = unavailable_reason(llmperf_session.settings, llmperf_target)
-    if reason:
-        pytest.skip(reason)
-    return llmperf_target
-
-
-def test_mlperf_accuracy_targets(llmperf_engine, llmperf_session, llmperf_profile, llmperf_check):
-    target = llmperf_engine
-    _skip_without_targets(llmperf_profile)
-    runs = [run for run in rouge_targets.find_accuracy_runs(llmperf_session.settings.out) if run.target == target.id]
+def test_mlperf_accuracy_targets(llmperf_target, llmperf_session, llmperf_check):
+    """Per (engine, device) item, so it carries the device marker; no engine is loaded."""
+    target = kit.target_or_skip(llmperf_session, llmperf_target)
+    _skip_without_targets(llmperf_session.profile)
+    runs = [run for run in kit.find_accuracy_runs(llmperf_session.settings.out) if run.target == target.id]
     if not runs:
         pytest.skip(f"no finished accuracy run of {target.id} under {llmperf_session.settings.out}: "
                     f"run suites/accuracy/test_rouge.py first (or set {RUN_FOLDER_ENV} and run "
                     "test_mlperf_accuracy_targets_of_folder)")
-    _judge(runs[-1], llmperf_session, llmperf_profile, llmperf_check)
+    _judge(runs[-1], llmperf_session, llmperf_check)
 
 
-def test_mlperf_accuracy_targets_of_folder(llmperf_session, llmperf_profile, llmperf_check):
+def test_mlperf_accuracy_targets_of_folder(llmperf_session, llmperf_check):
     folder = os.environ.get(RUN_FOLDER_ENV)
     if not folder:
         pytest.skip(f"set {RUN_FOLDER_ENV}=FOLDER to judge a finished accuracy run (a folder with mlperf_log_accuracy.json)")
-    _skip_without_targets(llmperf_profile)
-    _judge(rouge_targets.read_accuracy_run(folder), llmperf_session, llmperf_profile, llmperf_check)
+    _skip_without_targets(llmperf_session.profile)
+    _judge(kit.read_accuracy_run(folder), llmperf_session, llmperf_check)
 
 
 def _skip_without_targets(profile) -> None:
-    rouge_targets.check_section(profile)
     if profile.rouge.mode != "target":
         pytest.skip(f"profile {profile.name!r} sets no ROUGE targets (rouge.mode = {profile.rouge.mode!r}); "
                     "use --llmperf-profile mlperf-llama2-70b-99 (or -99.9)")
 
 
-def _judge(run, session, profile, check) -> None:
-    tokenizer = load_tokenizer(run.tokenizer) if run.tokenizer else session.tokenizer
-    source = run.dataset or profile.datasets.openorca
-    samples = run.samples if run.dataset else session.samples()
-    dataset = session.shared(("openorca", source, samples), lambda: load_openorca(
-        source, tokenizer, samples=samples, allow_pickle=profile.datasets.allow_pickle))
-    log = run.folder / "mlperf_log_accuracy.json"
-    with session.timed("score"):
-        result = rouge.score_accuracy_log(read_accuracy_log(log, run.dtype), dataset.references, tokenizer,
-                                          log_path=log)
-    rouge_targets.record(check, profile, result, prefix="compliance.accuracy", engine=run.target,
-                         expected_samples=len(dataset))
-    check.verify()
+def _judge(run, session, check) -> None:
+    result, samples = kit.score_finished_run(session, run)
+    kit.gate_rouge(check.bind(engine_key=run.target), session.profile, result, prefix="compliance.accuracy",
+                   expected_samples=samples)

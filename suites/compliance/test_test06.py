@@ -18,44 +18,37 @@ from pathlib import Path
 
 import pytest
 
-from pytest_llmperf.compliance.test06 import check_test06
-from pytest_llmperf.loadgen import ACCURACY_LOG, read_accuracy_log
-from pytest_llmperf.loadgen.suite_runs import scenario_run
-from pytest_llmperf.loadgen.test06_logs import find_test06_logs
+from pytest_llmperf import kit
 
 LOGS_ENV = "LLMPERF_TEST06_LOGS"
 
 
 @pytest.mark.parametrize("scenario", ["Offline", "Server"])
 def test_test06_audit(llmperf_engine, llmperf_session, llmperf_check, request, scenario):
-    run = scenario_run(llmperf_session, llmperf_engine, scenario, "TEST06", request.node.nodeid).run
-    engine_key = llmperf_check.engine(llmperf_engine)
-    entries = read_accuracy_log(run.accuracy_log)
+    run = kit.scenario_run(llmperf_session, llmperf_engine, scenario, "TEST06", request.node.nodeid).run
+    entries = kit.read_accuracy_log(run.accuracy_log)
     llmperf_check.info(f"test06.{scenario.lower()}.samples_checked", len(entries), "samples",
-                       engine=engine_key, extra={"logs": str(run.folder)})
+                       extra={"logs": str(run.folder)})
     if not entries:
         llmperf_check.fail(f"TEST06 {scenario}: LoadGen logged no responses in {run.accuracy_log}; "
                            "check accuracy_log_sampling_target in [compliance.test06], see --llmperf-profile")
-    result = check_test06(entries, scenario, llmperf_engine.eos_token_ids)
+    result = kit.check_test06(entries, scenario, llmperf_engine.eos_token_ids)
     for line in result.failure_lines():
         llmperf_check.fail(f"{line}; see {run.accuracy_log}")
     for record in run.detail.errors:
         llmperf_check.fail(f"TEST06 {scenario}: LoadGen error during the audit run: {record.describe()}; "
                            f"see {run.detail_log}")
-    llmperf_check.verify()
 
 
 def test_test06_finished_logs(llmperf_session, llmperf_check):
     folder = os.environ.get(LOGS_ENV)
     if not folder:
-        pytest.skip(f"set {LOGS_ENV}=DIR to check a finished TEST06 audit (a folder with {ACCURACY_LOG})")
-    logs = find_test06_logs(Path(folder))
+        pytest.skip(f"set {LOGS_ENV}=DIR to check a finished TEST06 audit (a folder with {kit.ACCURACY_LOG})")
     eos = {llmperf_session.tokenizer.eos_token_id}
-    for scenario, path in logs:
-        entries = read_accuracy_log(path)
-        result = check_test06(entries, scenario, eos)
+    for scenario, path in kit.find_test06_logs(Path(folder)):
+        entries = kit.read_accuracy_log(path)
+        result = kit.check_test06(entries, scenario, eos)
         llmperf_check.info(f"test06.{scenario.lower()}.samples_checked", len(entries), "samples",
                            extra={"logs": str(path)})
         for line in result.failure_lines():
             llmperf_check.fail(f"{line}; see {path}")
-    llmperf_check.verify()

@@ -9,20 +9,16 @@ process by whichever test needs them first).
 
 import pytest
 
-from pytest_llmperf.compliance.validity import check_submission_rules, check_validity
-from pytest_llmperf.loadgen.suite_runs import scenario_run
+from pytest_llmperf import kit
 
 
 @pytest.mark.parametrize("scenario", ["Offline", "Server"])
 def test_loadgen_validity(llmperf_engine, llmperf_session, llmperf_check, request, scenario):
-    shared = scenario_run(llmperf_session, llmperf_engine, scenario, "PerformanceOnly", request.node.nodeid)
-    run = shared.run
-    engine_key = llmperf_check.engine(llmperf_engine)
-    problems = check_validity(run)
+    shared = kit.scenario_run(llmperf_session, llmperf_engine, scenario, "PerformanceOnly", request.node.nodeid)
+    problems = kit.check_validity(shared.run)
     if llmperf_session.profile.compliance.submission_rules:
-        problems += check_submission_rules(run)
-    llmperf_check.info(f"validity.{scenario.lower()}.problems", len(problems), "count", False, engine=engine_key,
-                       extra={"logs": str(run.folder), "run_by": shared.owner, "problems": problems})
+        problems += kit.check_submission_rules(shared.run)
+    llmperf_check.info(f"validity.{scenario.lower()}.problems", len(problems), "count", False,
+                       extra={"logs": str(shared.run.folder), "run_by": shared.owner, "problems": problems})
     for problem in problems:
         llmperf_check.fail(problem)
-    llmperf_check.verify()

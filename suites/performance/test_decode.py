@@ -5,10 +5,7 @@ publish; this one isolates the engine, so a regression can be told apart from
 harness overhead.
 """
 
-from pytest_llmperf.baselines import Tolerance
-from pytest_llmperf.datasets.chat import chat_prompt_ids
-from pytest_llmperf.engines import GenerationParams
-from pytest_llmperf.loadgen.suite_runs import record_utilization
+from pytest_llmperf import kit
 
 QUESTIONS = (
     "Explain in three sentences why the sky is blue.",
@@ -16,12 +13,13 @@ QUESTIONS = (
     "List five uses of a paperclip.",
     "Describe how a bicycle gear works.",
 )
+NEW_TOKENS = 32
 
 
 def test_decode_tokens_per_second(llmperf_engine, llmperf_session, llmperf_check, benchmark):
     engine = llmperf_engine
-    prompts = [chat_prompt_ids(llmperf_session.tokenizer, q) for q in QUESTIONS]
-    params = GenerationParams(max_new_tokens=32, min_new_tokens=32)
+    prompts = [kit.chat_prompt_ids(llmperf_session.tokenizer, q) for q in QUESTIONS]
+    params = kit.GenerationParams(max_new_tokens=NEW_TOKENS, min_new_tokens=NEW_TOKENS)
 
     def run():
         with llmperf_session.timed("generate"):
@@ -33,13 +31,10 @@ def test_decode_tokens_per_second(llmperf_engine, llmperf_session, llmperf_check
     tokens_per_second = tokens / seconds
     benchmark.extra_info.update(tokens=tokens, seconds=seconds, tokens_per_second=tokens_per_second)
 
-    engine_key = llmperf_check.engine(engine)
-    tolerance = Tolerance(relative=llmperf_session.profile.performance.throughput_tolerance)
-    llmperf_check.against_baseline(llmperf_session.baseline_key(engine), "decode.tokens_per_second",
-                                   tokens_per_second, "tokens/s", True, tolerance, engine=engine_key,
-                                   extra={"batch": len(prompts), "new_tokens": 32})
+    tolerance = kit.Tolerance(relative=llmperf_session.profile.performance.throughput_tolerance)
+    llmperf_check.against_baseline("decode.tokens_per_second", tokens_per_second, "tokens/s", True, tolerance,
+                                   extra={"batch": len(prompts), "new_tokens": NEW_TOKENS})
     # One decode step yields a token for every row of the batch.
     steps_per_second = max(len(g.token_ids) for g in generations) / seconds
-    benchmark.extra_info.update(record_utilization(llmperf_check, llmperf_session, engine, "decode",
-                                                   tokens_per_second, steps_per_second, engine_key))
-    llmperf_check.verify()
+    benchmark.extra_info.update(kit.record_utilization(llmperf_check, llmperf_session, engine, "decode",
+                                                       tokens_per_second, steps_per_second))

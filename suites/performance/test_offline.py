@@ -6,26 +6,23 @@ MBU are reported next to the throughput ("n/a" where the device's peak is not
 known).
 """
 
-from pytest_llmperf.baselines import Tolerance
-from pytest_llmperf.loadgen.suite_runs import loadgen_steps_per_second, record_utilization, scenario_run
+from pytest_llmperf import kit
 
 
 def test_offline_throughput(llmperf_engine, llmperf_session, llmperf_check, benchmark, request):
     engine = llmperf_engine
-    shared = benchmark.pedantic(scenario_run, args=(llmperf_session, engine, "Offline", "PerformanceOnly",
-                                                    request.node.nodeid), rounds=1, iterations=1)
+    shared = benchmark.pedantic(kit.scenario_run, args=(llmperf_session, engine, "Offline", "PerformanceOnly",
+                                                        request.node.nodeid), rounds=1, iterations=1)
     run, summary = shared.run, shared.run.summary
-    engine_key = llmperf_check.engine(engine)
-    key = llmperf_session.baseline_key(engine)
-    tolerance = Tolerance(relative=llmperf_session.profile.performance.throughput_tolerance)
+    tolerance = kit.Tolerance(relative=llmperf_session.profile.performance.throughput_tolerance)
     where = {"logs": str(run.folder), "run_by": shared.owner, "result": "VALID" if run.valid else "INVALID"}
 
-    llmperf_check.against_baseline(key, "offline.tokens_per_second", summary.tokens_per_second, "tokens/s", True,
-                                   tolerance, engine=engine_key, extra=where)
-    llmperf_check.against_baseline(key, "offline.samples_per_second", summary.samples_per_second, "samples/s", True,
-                                   tolerance, engine=engine_key, extra=where)
-    utilization = record_utilization(llmperf_check, llmperf_session, engine, "offline", summary.tokens_per_second,
-                                     loadgen_steps_per_second(run, summary.tokens_per_second), engine_key)
+    llmperf_check.against_baseline("offline.tokens_per_second", summary.tokens_per_second, "tokens/s", True,
+                                   tolerance, extra=where)
+    llmperf_check.against_baseline("offline.samples_per_second", summary.samples_per_second, "samples/s", True,
+                                   tolerance, extra=where)
+    utilization = kit.record_utilization(llmperf_check, llmperf_session, engine, "offline", summary.tokens_per_second,
+                                         kit.loadgen_steps_per_second(run, summary.tokens_per_second))
     benchmark.extra_info.update(
         scenario="Offline", tokens_per_second=summary.tokens_per_second,
         samples_per_second=summary.samples_per_second, samples=run.stats.samples, tokens=run.stats.tokens,
@@ -34,4 +31,3 @@ def test_offline_throughput(llmperf_engine, llmperf_session, llmperf_check, benc
     )
     if (message := run.invalid_message()) is not None:
         llmperf_check.fail(message)
-    llmperf_check.verify()

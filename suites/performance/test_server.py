@@ -7,9 +7,7 @@ TPOT are LoadGen's own measurements.  Completed tokens/s, MFU and MBU are
 reported, not gated: in Server they follow the arrival rate.
 """
 
-from pytest_llmperf.baselines import Tolerance
-from pytest_llmperf.gates import Limit
-from pytest_llmperf.loadgen.suite_runs import loadgen_steps_per_second, record_utilization, scenario_run
+from pytest_llmperf import kit
 
 NS_PER_MS = 1e6
 
@@ -17,30 +15,24 @@ NS_PER_MS = 1e6
 def test_server_latency(llmperf_engine, llmperf_session, llmperf_check, benchmark, request):
     engine = llmperf_engine
     profile = llmperf_session.profile
-    shared = benchmark.pedantic(scenario_run, args=(llmperf_session, engine, "Server", "PerformanceOnly",
-                                                    request.node.nodeid), rounds=1, iterations=1)
+    shared = benchmark.pedantic(kit.scenario_run, args=(llmperf_session, engine, "Server", "PerformanceOnly",
+                                                        request.node.nodeid), rounds=1, iterations=1)
     run, summary = shared.run, shared.run.summary
-    engine_key = llmperf_check.engine(engine)
-    key = llmperf_session.baseline_key(engine)
-    tolerance = Tolerance(relative=profile.performance.latency_tolerance)
+    tolerance = kit.Tolerance(relative=profile.performance.latency_tolerance)
     where = {"logs": str(run.folder), "run_by": shared.owner, "queries": run.stats.samples}
     measured = {}
-    for name, table, limit_ms in (("ttft", "ttft", run.settings.ttft_latency_ms),
-                                  ("tpot", "tpot", run.settings.tpot_latency_ms)):
-        value_ns = summary.percentile(table, 99.0)
+    for name, limit_ms in (("ttft", run.settings.ttft_latency_ms), ("tpot", run.settings.tpot_latency_ms)):
+        value_ns = summary.percentile(name, 99.0)
         value_ms = None if value_ns is None else value_ns / NS_PER_MS
         measured[f"{name}_p99_ms"] = value_ms
-        llmperf_check.against_baseline(key, f"server.{name}_p99", value_ms, "ms", False, tolerance,
-                                       engine=engine_key, extra=where)
+        llmperf_check.against_baseline(f"server.{name}_p99", value_ms, "ms", False, tolerance, extra=where)
         if limit_ms > 0:
-            limit = Limit.at_most(limit_ms, reference=limit_ms, flag="--llmperf-profile",
-                                  source=f"{profile.name}: loadgen.server.{name}_latency_ms = {limit_ms:g}")
-            llmperf_check.against(f"server.{name}_p99.limit", value_ms, "ms", False, limit,
-                                  engine=engine_key, extra=where)
-    llmperf_check.info("server.completed_tokens_per_second", summary.tokens_per_second, "tokens/s", True,
-                       engine=engine_key, extra=where)
-    utilization = record_utilization(llmperf_check, llmperf_session, engine, "server", summary.tokens_per_second,
-                                     loadgen_steps_per_second(run, summary.tokens_per_second), engine_key)
+            limit = kit.Limit.at_most(limit_ms, reference=limit_ms, flag="--llmperf-profile",
+                                      source=f"{profile.name}: loadgen.server.{name}_latency_ms = {limit_ms:g}")
+            llmperf_check.against(f"server.{name}_p99.limit", value_ms, "ms", False, limit, extra=where)
+    llmperf_check.info("server.completed_tokens_per_second", summary.tokens_per_second, "tokens/s", True, extra=where)
+    utilization = kit.record_utilization(llmperf_check, llmperf_session, engine, "server", summary.tokens_per_second,
+                                         kit.loadgen_steps_per_second(run, summary.tokens_per_second))
     benchmark.extra_info.update(
         scenario="Server", target_qps=run.settings.target_qps, completed_tokens_per_second=summary.tokens_per_second,
         completed_samples_per_second=summary.samples_per_second, queries=run.stats.samples, **measured,
@@ -49,4 +41,3 @@ def test_server_latency(llmperf_engine, llmperf_session, llmperf_check, benchmar
     )
     if (message := run.invalid_message()) is not None:
         llmperf_check.fail(message)
-    llmperf_check.verify()

@@ -6,7 +6,9 @@ Layout under the baselines folder::
     <model>/<hardware>/<engine>-<dtype>.json      metrics
     <model>/<hardware>/<engine>-<dtype>/*.npy     arrays (logits), with a manifest
 
-A metric entry::
+Every baseline file is read, listed and written here; a metric entry is
+built by ``baseline_entry`` only (the checker stages one, ``llmperf baselines
+update`` proposes one from a passed run)::
 
     "offline.tokens_per_second": {
         "value": 131.2, "unit": "tokens/s", "higher_is_better": true,
@@ -29,9 +31,9 @@ import re
 from pathlib import Path
 from typing import Any
 
-from . import atomic
-from .errors import InputError
-from .gates import Limit
+from .. import atomic
+from ..errors import InputError
+from .limits import Limit
 
 SCHEMA_VERSION = 1
 UPDATE_FLAG = "--llmperf-update-baselines"
@@ -47,11 +49,22 @@ class BaselineKey:
     engine: str
     dtype: str
 
+    @classmethod
+    def of(cls, model: str, engine: str, device: str, device_name: str, dtype: str) -> "BaselineKey":
+        """The key of a measurement on ``device`` (class) named ``device_name``."""
+        return cls(model, hardware_key(device, device_name), engine, dtype)
+
     def relative_path(self) -> Path:
         return Path(slug(self.model)) / slug(self.hardware) / f"{slug(self.engine)}-{slug(self.dtype)}.json"
 
     def arrays_dir(self, root: Path) -> Path:
         return root / self.relative_path().with_suffix("")
+
+
+def hardware_key(device: str, device_name: str) -> str:
+    """The hardware part of a key: ``cpu`` for CPUs (their names vary between runners
+    of one kind), the accelerator's name otherwise."""
+    return "cpu" if device == "cpu" else (device_name or device)
 
 
 def slug(text: str) -> str:
@@ -70,6 +83,13 @@ class Tolerance:
         if self.absolute is not None:
             return f"tolerance {self.absolute:g} absolute"
         return f"tolerance {100 * (self.relative or 0):g}%"
+
+
+def baseline_entry(value: float, unit: str, higher_is_better: bool | None, tolerance: dict[str, float],
+                   provenance: dict[str, Any]) -> dict[str, Any]:
+    """One metric entry of a baseline file (the only place that builds one)."""
+    return {"value": float(value), "unit": unit, "higher_is_better": higher_is_better,
+            "tolerance": dict(tolerance), "provenance": dict(provenance)}
 
 
 def limit_from_entry(entry: dict[str, Any], source: str) -> Limit:
@@ -100,15 +120,7 @@ class BaselineStore:
         path = self.path(key)
         if not path.exists():
             return {"schema": SCHEMA_VERSION, "key": dataclasses.asdict(key), "metrics": {}}
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise InputError(path, f"is not valid JSON ({exc.msg} at line {exc.lineno})",
-                             f"restore it from git or rewrite it with {UPDATE_FLAG}")
-        if not isinstance(data, dict) or data.get("schema") != SCHEMA_VERSION or not isinstance(data.get("metrics"), dict):
-            raise InputError(path, f"is not a baseline file of schema {SCHEMA_VERSION}",
-                             f"restore it from git or rewrite it with {UPDATE_FLAG}")
-        return data
+        return read_file_data(path)
 
     def entry(self, key: BaselineKey, metric: str) -> dict[str, Any] | None:
         return self.load(key)["metrics"].get(metric)
@@ -149,5 +161,57 @@ class BaselineStore:
             atomic.write_json(path, data)
         return path
 
-    def iter_files(self):
-        yield from sorted(self.root.rglob("*.json"))
+
+# -- reading files --------------------------------------------------------------------
+
+#: ``<model>/<hardware>/<engine>-<dtype>.json``: array manifests sit one level deeper.
+BASELINE_FILE_DEPTH = 3
+_RESTORE = f"restore it from git or rewrite it with {UPDATE_FLAG}"
+
+
+def read_file_data(path: Path) -> dict[str, Any]:
+    """A baseline file's content, checked against the schema (``InputError`` names a bad file)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise InputError(path, f"is not valid JSON ({exc.msg} at line {exc.lineno})", _RESTORE) from None
+    if not isinstance(data, dict) or data.get("schema") != SCHEMA_VERSION or not isinstance(data.get("metrics"), dict):
+        raise InputError(path, f"is not a baseline file of schema {SCHEMA_VERSION}", _RESTORE)
+    return data
+
+
+@dataclasses.dataclass(frozen=True)
+class BaselineFile:
+    """One ``<engine>-<dtype>.json`` of a baselines folder."""
+
+    path: Path
+    key: BaselineKey
+    metrics: dict[str, dict[str, Any]]
+    """Metric name -> entry (value, unit, higher_is_better, tolerance, provenance)."""
+    arrays: tuple[Path, ...]
+    """``.npy`` files kept beside it (logits baselines)."""
+
+
+def candidate_files(root: Path) -> list[Path]:
+    return sorted(p for p in root.rglob("*.json") if len(p.relative_to(root).parts) == BASELINE_FILE_DEPTH)
+
+
+def read_baseline_files(root: str | os.PathLike) -> list[BaselineFile]:
+    """Every baseline file under ``root``, validated (``InputError`` names a bad one)."""
+    root = Path(root)
+    if not root.is_dir():
+        raise InputError(root, "is not a folder", "pass the baselines folder (the repository's baselines/)")
+    files = []
+    for path in candidate_files(root):
+        data = read_file_data(path)
+        try:
+            key = BaselineKey(**data["key"])
+        except (KeyError, TypeError):
+            raise InputError(path, f"is not a baseline file of schema {SCHEMA_VERSION}", _RESTORE) from None
+        arrays = tuple(sorted(path.with_suffix("").glob("*.npy")))
+        files.append(BaselineFile(path, key, data["metrics"], arrays))
+    return files
+
+
+def looks_like_baselines(root: Path) -> bool:
+    return root.is_dir() and bool(candidate_files(root))

@@ -11,7 +11,7 @@ import dataclasses
 import math
 from typing import Literal
 
-from .results import Metric
+from ..results import Metric
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,13 +65,14 @@ def judge(
     *,
     test: str | None = None,
     engine: str | None = None,
-    verdict_if_no_limit: Literal["info", "new"] = "info",
+    verdict: Literal["pass", "fail", "new"] | None = None,
     extra: dict | None = None,
 ) -> Metric:
-    """Return the metric with its verdict (``pass``/``fail``, or info/new without a limit)."""
-    if limit is None:
-        verdict = verdict_if_no_limit
-    else:
+    """Return the metric with its verdict: ``verdict`` where the caller decided it, else
+    ``pass``/``fail`` by ``limit``, ``info`` without one."""
+    if verdict is None and limit is None:
+        verdict = "info"
+    elif verdict is None:
         verdict = "pass" if value is not None and limit.admits(float(value)) else "fail"
     return Metric(
         name=name,

@@ -14,7 +14,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .base import Engine
+from ..engines import Engine
 
 
 @dataclasses.dataclass(frozen=True)
