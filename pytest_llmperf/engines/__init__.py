@@ -10,10 +10,9 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import importlib
-from typing import Any
 
 from ..errors import EngineUnavailable, UsageError
-from .base import Engine, EngineInfo, Generation, GenerationParams, ScoredPath, trim_at_eos
+from .base import Engine, EngineInfo, EngineOptions, Generation, GenerationParams, ScoredPath, trim_at_eos
 
 __all__ = [
     "ENGINES", "Engine", "EngineInfo", "EngineOptions", "Generation", "GenerationParams", "ScoredPath",
@@ -41,30 +40,6 @@ ENGINES: dict[str, EngineEntry] = {
     "openai": EngineEntry("openai_http:OpenAIEngine", (), "nothing: it speaks HTTP", False),
     "llm-serving": EngineEntry("llm_serving:LlmServingEngine", (), "nothing: it speaks HTTP", False),
 }
-
-
-@dataclasses.dataclass(frozen=True)
-class EngineOptions:
-    """Everything an engine needs to load; engines ignore fields that do not apply."""
-
-    model_path: str
-    """Local Hugging Face checkpoint folder (also the tokenizer for HTTP engines)."""
-    model_name: str
-    device: str
-    """Device class: cpu, cuda, rocm or ascend."""
-    dtype: str = "auto"
-    """float32, bfloat16, float16 or auto (float32 on CPU, bfloat16 on accelerators)."""
-    endpoint: str | None = None
-    """Base URL of an HTTP engine, e.g. ``http://127.0.0.1:8000/v1``."""
-    max_batch_size: int = 16
-    """Largest batch an in-process engine runs at once."""
-    settings: dict[str, Any] = dataclasses.field(default_factory=dict)
-    """Engine-specific settings from the profile's ``[engine.<name>]`` table."""
-
-    def resolved_dtype(self) -> str:
-        if self.dtype != "auto":
-            return self.dtype
-        return "float32" if self.device == "cpu" else "bfloat16"
 
 
 def validate_engine_name(name: str) -> str:

@@ -17,7 +17,7 @@ callback (see ``ContinuousEngine``).  LoadGen's Server SUT hands each query to
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable, Literal, Protocol, Sequence, runtime_checkable
+from typing import Any, Callable, Literal, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
@@ -32,6 +32,30 @@ FinishCallback = Callable[[int, "Generation"], None]
 #: Called once per ``submit``: ``on_done(tag, result)`` where ``result`` is the
 #: request's ``Generation`` or the exception that ended it.
 DoneCallback = Callable[[int, "Generation | BaseException"], None]
+
+
+@dataclasses.dataclass(frozen=True)
+class EngineOptions:
+    """Everything an engine needs to load; engines ignore fields that do not apply."""
+
+    model_path: str
+    """Local Hugging Face checkpoint folder (also the tokenizer for HTTP engines)."""
+    model_name: str
+    device: str
+    """Device class: cpu, cuda, rocm or ascend."""
+    dtype: str = "auto"
+    """float32, bfloat16, float16 or auto (float32 on CPU, bfloat16 on accelerators)."""
+    endpoint: str | None = None
+    """Base URL of an HTTP engine, e.g. ``http://127.0.0.1:8000/v1``."""
+    max_batch_size: int = 16
+    """Largest batch an in-process engine runs at once."""
+    settings: dict[str, Any] = dataclasses.field(default_factory=dict)
+    """Engine-specific settings from the profile's ``[engine.<name>]`` table."""
+
+    def resolved_dtype(self) -> str:
+        if self.dtype != "auto":
+            return self.dtype
+        return "float32" if self.device == "cpu" else "bfloat16"
 
 
 @dataclasses.dataclass(frozen=True)

@@ -25,8 +25,8 @@ import numpy as np
 
 from .. import hardware
 from ..errors import EngineError, UsageError
-from . import EngineOptions
-from .base import EngineInfo, FinishCallback, Generation, GenerationParams, ScoredPath, TokenCallback, trim_at_eos
+from .base import (EngineInfo, EngineOptions, FinishCallback, Generation, GenerationParams, ScoredPath, TokenCallback,
+                   trim_at_eos)
 
 DTYPES = ("float32", "bfloat16", "float16")
 COMPILE_ENV = "LLMPERF_TRANSFORMERS_COMPILE"

@@ -20,8 +20,7 @@ import time
 from typing import Any, Sequence
 
 from ..errors import EngineError
-from . import EngineOptions
-from .base import Generation, GenerationParams, ScoredPath, TokenCallback
+from .base import EngineOptions, Generation, GenerationParams, ScoredPath, TokenCallback
 from .http_common import decode_json, endpoint_settings
 from .http_engine import Collected, HttpEngine
 from .model_files import eos_token_ids, load_tokenizer

@@ -21,8 +21,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..errors import EngineError
-from . import EngineOptions
-from .base import Generation, GenerationParams, ScoredPath, TokenCallback, group_one_token_requests
+from .base import EngineOptions, Generation, GenerationParams, ScoredPath, TokenCallback, group_one_token_requests
 from .event_loop import run_all
 from .http_common import decode_json, endpoint_settings, server_message, sse_events
 from .http_engine import Collected, HttpEngine

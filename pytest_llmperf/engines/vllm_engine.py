@@ -30,8 +30,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..errors import DeviceUnavailable, EngineError, UsageError
-from . import EngineOptions
-from .base import EngineInfo, Generation, GenerationParams, ScoredPath, TokenCallback, group_one_token_requests
+from .base import (EngineInfo, EngineOptions, Generation, GenerationParams, ScoredPath, TokenCallback,
+                   group_one_token_requests)
 from .event_loop import LoopThread, generate_each, run_all
 from ..models import random_weights_seed
 from .model_files import eos_token_ids
