@@ -20,6 +20,7 @@ Nothing here imports torch, vLLM or LoadGen at import time.
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -86,6 +87,14 @@ def engine_or_skip(session: LlmperfSession, target: EngineTarget) -> Engine:
         pytest.fail(str(exc), pytrace=False)
 
 
+def skip_weightless(session: LlmperfSession) -> None:
+    """Accuracy needs a real checkpoint: a weightless model shape is skipped, naming why."""
+    shape = session.model.shape
+    if shape:
+        pytest.skip(f"--llmperf-model shape:{shape} has random weights, so accuracy cannot be judged on it "
+                    "(performance and compliance suites run on it); pass a real checkpoint for accuracy")
+
+
 def engines_or_skip(session: LlmperfSession, names: Sequence[str], device: str) -> list[tuple[str, Engine]]:
     """(target id, engine) of each engine in ``names`` on ``device``; skipped unless all are selected and run."""
     selected = session.settings.engines
@@ -134,9 +143,11 @@ class SuiteRun:
 def accuracy_run(session: LlmperfSession, engine: Engine, target_id: str, nodeid: str) -> SuiteRun:
     """The OpenOrca accuracy run of ``engine`` (Offline, AccuracyOnly, every sample once), made
     once per process; its run.json names the suite and target so it can be judged again later.
+    Skipped on a weightless model shape.
 
     Its logs always go to the ROUGE test's folder of that target (``runs/test_openorca_rouge_<target>``),
     whichever test makes the run: two engines' runs never share a folder."""
+    skip_weightless(session)
     from .loadgen import run_loadgen
 
     def make() -> LoadgenRun:
@@ -235,15 +246,30 @@ def compare_outputs(session: LlmperfSession, reference: Engine, candidate: Engin
 
 
 def record_utilization(check: Checker, session: LlmperfSession, engine: Engine, prefix: str,
-                       tokens_per_second: float | None, steps_per_second: float | None) -> dict:
-    """Record ``<prefix>.mfu`` and ``<prefix>.mbu`` (None, "n/a", where no peak is known); return them."""
-    from .metrics.utilization import utilization
+                       tokens_per_second: float | None, steps_per_second: float | None,
+                       run: LoadgenRun | None = None) -> dict:
+    """Record ``<prefix>.mfu`` and ``<prefix>.mbu`` (None, "n/a", where no peak is known); return them.
+
+    With the LoadGen ``run``, MBU adds the KV-cache bytes its generated tokens read (positions
+    attended to x the model's KV bytes per position)."""
+    from .metrics.utilization import kv_bytes_per_position, utilization
     from .models import parameter_count
 
     parameters = session.shared(("parameter-count", str(session.model.path)), lambda: parameter_count(session.model))
-    found = utilization(engine.info.device_name, parameters, engine.info.dtype, tokens_per_second, steps_per_second)
-    check.info(f"{prefix}.mfu", found.mfu, "ratio", True, extra=found.extra())
-    check.info(f"{prefix}.mbu", found.mbu, "ratio", True, extra=found.extra())
+    kv_per_second = None
+    if run is not None and tokens_per_second and run.stats.tokens:
+        config = json.loads((session.model.path / "config.json").read_text(encoding="utf-8"))
+        per_position = kv_bytes_per_position(config, engine.info.dtype, getattr(engine, "kv_cache_dtype", "auto"))
+        if per_position is not None:
+            kv_per_second = run.stats.kv_positions_read * per_position * tokens_per_second / run.stats.tokens
+    found = utilization(engine.info.device_name, parameters, engine.info.dtype, tokens_per_second, steps_per_second,
+                        kv_per_second)
+    extra = found.extra()
+    if session.model.shape:
+        extra["model_shape"] = (f"shape:{session.model.shape}: the real architecture with the embedded tokenizer's "
+                                "vocabulary (49,152) and random weights; parameters counted with that vocabulary")
+    check.info(f"{prefix}.mfu", found.mfu, "ratio", True, extra=extra)
+    check.info(f"{prefix}.mbu", found.mbu, "ratio", True, extra=extra)
     return {"mfu": found.mfu, "mbu": found.mbu, "utilization_note": found.note}
 
 
@@ -269,6 +295,7 @@ class MmluPredictions:
 def mmlu_predictions(session: LlmperfSession, engine: Engine, mode: str) -> MmluPredictions:
     """``engine``'s answers to the profile's MMLU prompts in ``mode``; every mode of the profile is
     scored in one pass, once per process; a mode the profile does not score is skipped."""
+    skip_weightless(session)
     from .datasets.mmlu import build_prompts, load_mmlu
     from .metrics import mmlu
 
@@ -334,6 +361,7 @@ def logits_prompts(session: LlmperfSession, table: Sequence[tuple[str, str]], wh
 def gate_logits(check: Checker, session: LlmperfSession, engine: Engine, prompts: Sequence, nodeid: str) -> None:
     """Under ``--llmperf-update-baselines`` stage the logits of ``prompts`` as the new baseline; else
     compare them with the baseline (``np.allclose`` with the profile's ``[logits] atol, rtol``)."""
+    skip_weightless(session)
     from .metrics import logits
     from .results import git_commit
 

@@ -20,6 +20,7 @@ MARKERS = {
     "cuda": "runs an engine on an NVIDIA GPU (torch CUDA build)",
     "rocm": "runs an engine on an AMD GPU (torch ROCm build)",
     "ascend": "runs an engine on a Huawei Ascend NPU (torch_npu)",
+    "real_weights": "judges accuracy: skipped, before any engine loads, on a weightless model shape",
 }
 #: Tests that use this fixture (directly or through llmperf_engine) are parametrized per engine x device.
 ENGINE_FIXTURE = "llmperf_target"
@@ -95,10 +96,12 @@ def llmperf_target(request) -> EngineTarget:
 
 
 @pytest.fixture
-def llmperf_engine(llmperf_session, llmperf_target):
+def llmperf_engine(llmperf_session, llmperf_target, request):
     """The loaded engine for this item's (engine, device); skips where it cannot run."""
-    from .kit import engine_or_skip
+    from .kit import engine_or_skip, skip_weightless
 
+    if request.node.get_closest_marker("real_weights"):
+        skip_weightless(llmperf_session)
     return engine_or_skip(llmperf_session, llmperf_target)
 
 

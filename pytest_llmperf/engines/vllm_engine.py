@@ -130,7 +130,7 @@ class VllmEngine:
         self._scores_tokens = "logprob_token_ids" in getattr(vllm.SamplingParams, "__struct_fields__", ())
         self.eos_token_ids = eos_token_ids(options.model_path)
         dtype = str(model_config.dtype).removeprefix("torch.")
-        kv_dtype = str(self.arguments.get("kv_cache_dtype", "auto"))
+        kv_dtype = self.kv_cache_dtype = str(self.arguments.get("kv_cache_dtype", "auto"))
         notes = [f"kv_cache_dtype={kv_dtype}"] if kv_dtype != "auto" else []
         if self.arguments.get("enable_prefix_caching"):
             notes.append("prefix caching on (not allowed in MLPerf submissions)")

@@ -14,6 +14,8 @@ import pytest
 
 from pytest_llmperf import kit
 
+pytestmark = pytest.mark.real_weights  # accuracy needs a real checkpoint
+
 PAIR = ("transformers", "vllm")
 TOP_K = 5
 """vLLM's tests compare against the top 5 log-probabilities."""

@@ -10,9 +10,12 @@ its own (vLLM, OpenAI: log-probabilities only) is compared with the transformers
 engine's logits of the same model and hardware.
 """
 
+import pytest
 from logits_prompts import PROMPTS
 
 from pytest_llmperf import kit
+
+pytestmark = pytest.mark.real_weights  # accuracy needs a real checkpoint
 
 
 def test_logits_match_baseline(llmperf_engine, llmperf_session, llmperf_check, request):

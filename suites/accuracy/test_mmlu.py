@@ -14,6 +14,8 @@ import pytest
 
 from pytest_llmperf import kit
 
+pytestmark = pytest.mark.real_weights  # accuracy needs a real checkpoint
+
 
 @pytest.mark.parametrize("mode", kit.MMLU_MODES)
 def test_mmlu_accuracy(mode, llmperf_engine, llmperf_session, llmperf_check, request):

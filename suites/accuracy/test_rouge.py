@@ -10,7 +10,11 @@ Limits come from the profile's ``[rouge]`` table: baselines in the embedded
 profile, published targets in the mlperf-* profiles.
 """
 
+import pytest
+
 from pytest_llmperf import kit
+
+pytestmark = pytest.mark.real_weights  # accuracy needs a real checkpoint
 
 
 def test_openorca_rouge(llmperf_engine, llmperf_target, llmperf_session, llmperf_check, request):

@@ -22,7 +22,7 @@ def test_offline_throughput(llmperf_engine, llmperf_session, llmperf_check, benc
     llmperf_check.against_baseline("offline.samples_per_second", summary.samples_per_second, "samples/s", True,
                                    tolerance, extra=where)
     utilization = kit.record_utilization(llmperf_check, llmperf_session, engine, "offline", summary.tokens_per_second,
-                                         kit.loadgen_steps_per_second(run, summary.tokens_per_second))
+                                         kit.loadgen_steps_per_second(run, summary.tokens_per_second), run)
     benchmark.extra_info.update(
         scenario="Offline", tokens_per_second=summary.tokens_per_second,
         samples_per_second=summary.samples_per_second, samples=run.stats.samples, tokens=run.stats.tokens,

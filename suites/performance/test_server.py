@@ -19,7 +19,8 @@ def test_server_latency(llmperf_engine, llmperf_session, llmperf_check, benchmar
                                                         request.node.nodeid), rounds=1, iterations=1)
     run, summary = shared.run, shared.run.summary
     tolerance = kit.Tolerance(relative=profile.performance.latency_tolerance)
-    where = {"logs": str(run.folder), "run_by": shared.owner, "queries": run.stats.samples}
+    where = {"logs": str(run.folder), "run_by": shared.owner, "queries": run.stats.samples,
+             "submission": run.stats.submission, "notes": list(run.settings.notes)}
     measured = {}
     for name, limit_ms in (("ttft", run.settings.ttft_latency_ms), ("tpot", run.settings.tpot_latency_ms)):
         value_ns = summary.percentile(name, 99.0)
@@ -31,8 +32,11 @@ def test_server_latency(llmperf_engine, llmperf_session, llmperf_check, benchmar
                                       source=f"{profile.name}: loadgen.server.{name}_latency_ms = {limit_ms:g}")
             llmperf_check.against(f"server.{name}_p99.limit", value_ms, "ms", False, limit, extra=where)
     llmperf_check.info("server.completed_tokens_per_second", summary.tokens_per_second, "tokens/s", True, extra=where)
+    for name, value in (run.stats.engine_latency_ms or {}).items():
+        if name != "requests":  # the engine's own per-request timings, beside LoadGen's (vLLM)
+            llmperf_check.info(f"server.engine_{name}", value, "ms", False, extra=where)
     utilization = kit.record_utilization(llmperf_check, llmperf_session, engine, "server", summary.tokens_per_second,
-                                         kit.loadgen_steps_per_second(run, summary.tokens_per_second))
+                                         kit.loadgen_steps_per_second(run, summary.tokens_per_second), run)
     benchmark.extra_info.update(
         scenario="Server", target_qps=run.settings.target_qps, completed_tokens_per_second=summary.tokens_per_second,
         completed_samples_per_second=summary.samples_per_second, queries=run.stats.samples, **measured,
