@@ -3,7 +3,7 @@
 No real llm-serving runs here: ``loopback/llm_serving_server.py`` speaks its
 protocol and generates with the real transformers engine, so what these tests
 show is that the adapter speaks the protocol and reports the same tokens the
-model produced; ``loopback/faulty_server.py`` gives the faults.
+model produced.  Its faults, with the openai engine's, are in test_http_faults.py.
 """
 
 from __future__ import annotations
@@ -70,50 +70,3 @@ def test_wrong_model_route_is_an_http_404_naming_the_url(embedded_model, llm_ser
         load_engine("llm-serving", options(embedded_model, llm_serving_server.base_url, model="llama3"))
 
 
-# -- faults -----------------------------------------------------------------------------
-
-def test_connection_refused_names_the_endpoint(embedded_model):
-    from pytest_llmperf.servers import free_port
-
-    endpoint = f"http://127.0.0.1:{free_port()}"
-    with pytest.raises(EngineError, match=rf"{endpoint}/models/llama2/generate: cannot connect"):
-        load_engine("llm-serving", options(embedded_model, endpoint))
-
-
-def test_http_500_carries_the_servers_message(embedded_model, faulty_server):
-    with pytest.raises(EngineError, match=rf"{faulty_server}/http500/models/llama2/generate: HTTP 500 .*fell over"):
-        load_engine("llm-serving", options(embedded_model, f"{faulty_server}/http500"))
-
-
-@pytest.mark.parametrize("fault, message", [
-    ("stream500", r"HTTP 500 Internal Server Error: the model fell over"),
-    ("truncated", r"stream ended after 2 tokens.*truncated"),
-    ("malformed", r"not JSON"),
-])
-def test_a_broken_stream_fails_naming_the_endpoint(embedded_model, faulty_server, prompt, fault, message):
-    engine = load_engine("llm-serving", options(embedded_model, f"{faulty_server}/{fault}"))
-    try:
-        with pytest.raises(EngineError, match=rf"^{faulty_server}/{fault}/models/llama2/generate_stream: .*{message}"):
-            engine.generate([prompt], GenerationParams(max_new_tokens=8))
-    finally:
-        engine.close()
-
-
-def test_a_silent_server_hits_the_read_timeout(embedded_model, faulty_server, prompt):
-    engine = load_engine("llm-serving", options(embedded_model, f"{faulty_server}/slow", read_timeout=1))
-    try:
-        with pytest.raises(EngineError, match=r"/slow/models/llama2/generate_stream: no answer within"):
-            engine.generate([prompt], GenerationParams(max_new_tokens=8))
-    finally:
-        engine.close()
-
-
-def test_a_server_dying_mid_answer_is_reported(embedded_model, dying_server, prompt):
-    process, url = dying_server
-    engine = load_engine("llm-serving", options(embedded_model, f"{url}/dies"))
-    try:
-        with pytest.raises(EngineError, match=rf"{url}/dies/models/llama2/generate_stream: the server closed"):
-            engine.generate([prompt], GenerationParams(max_new_tokens=8))
-        assert process.wait(timeout=10) == 1
-    finally:
-        engine.close()

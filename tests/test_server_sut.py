@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from plumbing import EOS, InstantEngine, PacedEngine, PacedStaticEngine
+from plumbing import InstantEngine, PacedEngine, PacedStaticEngine
 from pytest_llmperf.engines import GenerationParams
 from pytest_llmperf.errors import EngineError
 from pytest_llmperf.loadgen import RUN_FILE, run_loadgen, run_settings
