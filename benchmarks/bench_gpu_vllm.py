@@ -23,9 +23,11 @@ import dataclasses
 import json
 import statistics
 import tempfile
-import threading
 import time
 from pathlib import Path
+
+# Beside this script: the same plain-thread call the CPU overhead benchmark makes (as LoadGen's SUT calls).
+from bench_overhead import in_worker_thread as in_thread  # noqa: E402
 
 
 def fixed_length_prompts(tokenizer, count: int, length: int) -> list[list[int]]:
@@ -38,15 +40,6 @@ def fixed_length_prompts(tokenizer, count: int, length: int) -> list[list[int]]:
     while len(stream) < count * length:
         stream.extend(stream)
     return [stream[i * length:(i + 1) * length] for i in range(count)]
-
-
-def in_thread(function):
-    """Call from a plain thread, as LoadGen's SUT does."""
-    box: dict = {}
-    thread = threading.Thread(target=lambda: box.update(value=function()))
-    thread.start()
-    thread.join()
-    return box["value"]
 
 
 def main() -> int:
