@@ -36,7 +36,7 @@ from .errors import InputError
 
 SCHEMA_VERSION = 1
 
-Verdict = Literal["pass", "fail", "new", "info"]
+Verdict = Literal["pass", "fail", "inconclusive", "new", "info"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,7 +52,8 @@ class Metric:
     higher_is_better: bool | None
     """Direction for regression checks; ``None`` for two-sided or informational values."""
     verdict: Verdict = "info"
-    """``pass`` / ``fail`` against ``limit``; ``new`` when no baseline exists yet; ``info`` if not gated."""
+    """``pass`` / ``fail`` against ``limit``; ``inconclusive`` when rounds could not decide (gating.noise);
+    ``new`` when no baseline exists yet; ``info`` if not gated."""
     baseline: float | None = None
     """The reference value the limit was derived from (baseline or published target)."""
     limit: str | None = None
