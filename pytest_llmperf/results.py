@@ -5,6 +5,7 @@ Layout (``schema`` 1)::
     {
       "schema": 1,
       "run": {"started": ISO, "finished": ISO | null, "status": "running" | "passed" | "failed",
+              "inconclusive": [metric names whose verdict is "inconclusive"],
               "git_commit": str | null, "argv": [...], "versions": {...}, "host": str,
               "profile": str},
       "engines": {"transformers-cpu": {engine, model, device, device_name, dtype, versions, notes}},
@@ -175,10 +176,12 @@ class ResultsStore:
             timings[phase] = round(timings.get(phase, 0.0) + seconds, 3)
             self.flush()
 
-    def finish(self, status: str) -> None:
+    def finish(self, status: str, inconclusive: list[str] | None = None) -> None:
+        """Close the run; ``inconclusive``: metrics whose verdict is INCONCLUSIVE (they did not fail it)."""
         with self._lock:
             self.data["run"]["finished"] = now_iso()
             self.data["run"]["status"] = status
+            self.data["run"]["inconclusive"] = list(inconclusive or [])
             self.flush()
 
     def flush(self) -> None:

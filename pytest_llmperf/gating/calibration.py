@@ -17,8 +17,8 @@ import time
 
 MATRIX = 256
 """Side of the float32 matrices multiplied: small enough for the L2 cache of a small CPU."""
-REPEATS = 400
-"""Multiplications per calibration: about 0.1-0.3 s on a 2-core runner."""
+REPEATS = 200
+"""Multiplications per calibration: about 0.1-0.2 s on a quiet 2-core runner."""
 KIND = f"torch-matmul-float32-{MATRIX}x{REPEATS}"
 """Recorded in baselines: values normalized by another kind are not comparable."""
 NONE = "none"

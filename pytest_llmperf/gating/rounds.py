@@ -12,6 +12,7 @@ every metric on the checker, which judges it (``Checker.against_rounds``).
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from .baselines import BaselineKey, has_rounds, workload_differences
@@ -85,11 +86,15 @@ class RoundMeasurer:
             self.calibration.append((self._last + after) / 2)
             self._last = after
 
-    def values(self, name: str) -> list[float]:
-        return [float(r[name]) for r in self.raw]
+    def values(self, name: str) -> list[float | None]:
+        return [None if r.get(name) is None else float(r[name]) for r in self.raw]
 
-    def normalized(self, metric: RoundMetric) -> list[float]:
-        return [normalize(value, rate, metric.higher_is_better)
+    def measured(self, name: str) -> bool:
+        """Every round measured ``name`` (a positive, finite value)."""
+        return all(v is not None and 0 < v < math.inf for v in self.values(name))
+
+    def normalized(self, metric: RoundMetric) -> list[float | None]:
+        return [None if value is None else normalize(value, rate, metric.higher_is_better)
                 for value, rate in zip(self.values(metric.name), self.calibration)]
 
     def record(self, metric: RoundMetric) -> dict[str, Any]:
@@ -118,12 +123,17 @@ def gate_rounds(check: "Checker", metrics: Sequence[RoundMetric], measurer: Roun
     measurer.more(settings.rounds)
 
     def undecided() -> bool:
-        return any(comparable(entries[m.name], workload, measurer.kind)
+        return any(measurer.measured(m.name) and comparable(entries[m.name], workload, measurer.kind)
                    and judge_entry(entries[m.name], measurer.normalized(m), m, settings).verdict == "inconclusive"
                    for m in metrics)
 
     while measurer.count < settings.max_rounds and undecided():
         measurer.more(1)
     for metric in metrics:
+        if not measurer.measured(metric.name):
+            check.fail(f"{metric.name}: not measured in every round ({measurer.values(metric.name)}); "
+                       "see the LoadGen logs in the test's folder")
+            check.info(metric.name, None, metric.unit, metric.higher_is_better, extra={"rounds": measurer.record(metric)})
+            continue
         check.against_rounds(metric, measurer.record(metric), settings, workload, entry=entries[metric.name],
                              key=key, extra=extra)
