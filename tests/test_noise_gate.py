@@ -150,3 +150,13 @@ def test_an_old_single_value_entry_keeps_its_tolerance_rule(tmp_path):
 def test_workload_differences_name_each_setting():
     assert workload_differences({"a": 1, "b": 2}, {"a": 1, "b": 3, "c": 4}) == [
         "b 3 here, 2 in the baseline", "c 4 here, None in the baseline"]
+
+
+def test_recording_over_a_clear_change_stages_it_but_not_over_an_inconclusive_one(tmp_path):
+    store = _store(tmp_path, _entry(noisy(40, 5, 0.03, 1)))
+    check, _ = _gate(tmp_path, store, noisy(30, 8, 0.03, 2), update=True)
+    assert check.metrics[0].verdict == "new" and not check.failures
+    assert [p for kind, p in check.user_properties if kind == BASELINE]
+    check, _ = _gate(tmp_path, store, [40, 25, 55, 30, 50, 28, 52, 31], update=True)
+    assert check.metrics[0].verdict == "inconclusive" and not check.failures
+    assert not [p for kind, p in check.user_properties if kind == BASELINE]

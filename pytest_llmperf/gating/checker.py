@@ -145,7 +145,7 @@ class Checker:
         An old entry (one value and a tolerance) is judged by its tolerance on that median.  A
         baseline of another workload is not judged against: the test fails and names the difference.
         INCONCLUSIVE fails only where the profile says so (``inconclusive_fails``), and never
-        stages a baseline."""
+        stages a baseline; under ``--llmperf-update-baselines`` a PASS or a clear change is staged."""
         from .noise import RoundStats
         from .rounds import comparable, judge_entry, normalize
 
@@ -192,6 +192,12 @@ class Checker:
         extra.update(change=judgement.change, interval=[judgement.low, judgement.high])
         result = judge(name, value, metric.unit, higher, limit, verdict=judgement.verdict, **made)
         result = dataclasses.replace(result, limit=judgement.describe())
+        if self.update and judgement.verdict != "inconclusive":
+            # Recording: a clear change (an intended one) becomes the new baseline, as with tolerances.
+            self.stage_baseline(name, value, metric.unit, higher, Tolerance(), key=key, rounds=staged)
+            if judgement.verdict == "fail":
+                return self._record(dataclasses.replace(result, verdict="new"))
+            return self._record(result)
         if judgement.verdict == "fail":
             self.failures.append(f"{name} regressed: {value:.4f} {metric.unit} (median of {judgement.n_current} "
                                  f"rounds), {judgement.describe()} against {source}; see --llmperf-profile")
@@ -199,8 +205,6 @@ class Checker:
             self.failures.append(f"{name} INCONCLUSIVE after {judgement.n_current} rounds (max_rounds "
                                  f"{settings.max_rounds}): {judgement.describe()}; {settings.source} sets "
                                  "performance.inconclusive_fails = true")
-        if self.update and judgement.verdict == "pass":
-            self.stage_baseline(name, value, metric.unit, higher, Tolerance(), key=key, rounds=staged)
         return self._record(result)
 
     def fail(self, message: str) -> None:
