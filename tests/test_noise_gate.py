@@ -160,3 +160,19 @@ def test_recording_over_a_clear_change_stages_it_but_not_over_an_inconclusive_on
     check, _ = _gate(tmp_path, store, [40, 25, 55, 30, 50, 28, 52, 31], update=True)
     assert check.metrics[0].verdict == "inconclusive" and not check.failures
     assert not [p for kind, p in check.user_properties if kind == BASELINE]
+
+
+def test_inconclusive_shows_in_the_table_the_note_and_results_json(tmp_path):
+    from pytest_llmperf.report.table import inconclusive_note, metric_row
+    from pytest_llmperf.results import Metric, ResultsStore, load_results
+
+    metric = Metric("decode.tokens_per_second", 30.0, "tokens/s", True, "inconclusive", engine="transformers-cpu")
+    assert metric_row(metric)[-1] == "INCONCLUSIVE"
+    note = inconclusive_note([metric, Metric("x", 1.0, "s", False, "pass")])
+    assert note.startswith("1 metric INCONCLUSIVE") and "decode.tokens_per_second [transformers-cpu]" in note
+    assert inconclusive_note([Metric("x", 1.0, "s", False, "pass")]) is None
+    store = ResultsStore(tmp_path, {})
+    store.add_metric(metric)
+    store.finish("passed", ["decode.tokens_per_second"])
+    data = load_results(tmp_path)
+    assert data["metrics"][0]["verdict"] == "inconclusive" and data["run"]["inconclusive"] == ["decode.tokens_per_second"]
