@@ -13,6 +13,8 @@ gates what they return.  docs/writing-suites.md shows a whole one.
 * Recording: ``record_utilization`` (MFU/MBU), ``gate_rouge``, ``gate_mmlu``, ``gate_logits``;
   gates are judged on ``llmperf_check`` when the test returns.
 * ``Limit`` and ``Tolerance`` for the suite's own gates.
+* Performance in calibrated rounds (``performance``): ``gate_in_rounds``, ``loadgen_rounds``,
+  ``workload``, ``RoundMetric``; docs/performance-gates.md.
 
 Nothing here imports torch, vLLM or LoadGen at import time.
 """
@@ -44,11 +46,13 @@ from .metrics.mmlu import record as gate_mmlu
 from .metrics.mmlu import summarize as mmlu_score
 from .metrics.rouge import RougeResult
 from .metrics.rouge_targets import record as gate_rouge
+from .performance import RoundMetric, gate_in_rounds, loadgen_rounds, loadgen_workload, workload
 from .session import EngineTarget, LlmperfSession, unavailable_reason
 
 __all__ = [
     "ACCURACY_LOG", "MMLU_MODES", "UPDATE_FLAG", "AccuracyRun", "Checker", "Engine", "EngineTarget",
-    "GenerationParams", "Limit", "LlmperfError", "LoadgenRun", "MmluPredictions", "SuiteRun", "Tolerance",
+    "GenerationParams", "Limit", "LlmperfError", "LoadgenRun", "MmluPredictions", "RoundMetric", "SuiteRun",
+    "Tolerance", "gate_in_rounds", "loadgen_rounds", "loadgen_workload", "workload",
     "UsageError", "accuracy_outputs", "accuracy_run", "chat_prompt_ids", "check_submission_rules", "check_test06",
     "check_validity", "compare_outputs", "device_params", "engine_or_skip", "engines_or_skip",
     "find_accuracy_runs", "find_test06_logs", "gate_logits", "gate_mmlu", "gate_rouge", "loadgen_steps_per_second",

@@ -148,6 +148,22 @@ class PerformanceSection:
     """New baselines: allowed relative rise in TTFT/TPOT p99."""
     max_new_tokens: int = 0
     """Generated tokens per sample in LoadGen performance and TEST06 runs; 0 = generation.max_new_tokens."""
+    rounds: int = 5
+    """Short rounds each performance metric is measured in, between calibrations (docs/performance-gates.md)."""
+    latency_rounds: int = 1
+    """Server latency: LoadGen runs measured at first (each takes ``min_duration_ms``); judged against the
+    baseline's spread (recorded with ``rounds`` runs), and re-measured while INCONCLUSIVE."""
+    max_rounds: int = 8
+    """While the verdict is INCONCLUSIVE, measure one more round, up to this many in all."""
+    min_effect_throughput: float = 0.15
+    """Smallest throughput drop (fraction) that counts as a regression: FAIL needs the whole confidence
+    interval beyond it."""
+    min_effect_latency: float = 0.30
+    """Smallest latency rise (fraction) that counts as a regression."""
+    confidence: float = 0.95
+    """Confidence level of the interval for the change."""
+    inconclusive_fails: bool = False
+    """Whether an INCONCLUSIVE verdict (after max_rounds) fails the test."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -297,7 +313,11 @@ _RANGES: tuple[tuple[str, Callable[[Any], bool], str], ...] = (
     ("logits.atol", *_NON_NEGATIVE), ("logits.rtol", *_NON_NEGATIVE),
     ("loadgen.server_workers", *_POSITIVE),
     ("performance.throughput_tolerance", *_NON_NEGATIVE), ("performance.latency_tolerance", *_NON_NEGATIVE),
-    ("performance.max_new_tokens", *_NON_NEGATIVE),
+    ("performance.max_new_tokens", *_NON_NEGATIVE), ("performance.rounds", *_at_least(2)),
+    ("performance.latency_rounds", *_POSITIVE),
+    ("performance.min_effect_throughput", lambda v: 0 <= v < 1, "a fraction in [0, 1), e.g. 0.15 for 15%"),
+    ("performance.min_effect_latency", *_NON_NEGATIVE),
+    ("performance.confidence", lambda v: 0.5 <= v < 1, "a level in [0.5, 1), e.g. 0.95"),
     ("compliance.test06.min_query_count", *_POSITIVE),
     ("compliance.test06.accuracy_log_sampling_target", *_NON_NEGATIVE),
     ("compliance.test06.target_qps", *_NON_NEGATIVE),
@@ -316,7 +336,10 @@ def _check_values(profile: Profile, path: Path) -> None:
             value = getattr(value, part)
         if not admits(value):
             raise InputError(path, f"{dotted} = {value!r} is out of range", f"set {dotted} to {expected}")
-    generation, rouge, mmlu = profile.generation, profile.rouge, profile.mmlu
+    generation, rouge, mmlu, performance = profile.generation, profile.rouge, profile.mmlu, profile.performance
+    if performance.max_rounds < performance.rounds:
+        raise InputError(path, f"performance.max_rounds = {performance.max_rounds} is below "
+                               f"performance.rounds = {performance.rounds}", "make max_rounds >= rounds")
     if generation.min_new_tokens > generation.max_new_tokens:
         raise InputError(path, f"generation.min_new_tokens = {generation.min_new_tokens} is above "
                                f"generation.max_new_tokens = {generation.max_new_tokens}",

@@ -64,7 +64,8 @@ class SessionRecorder:
         written: list[Path] = []
         if self.settings.update_baselines and passed:
             written = self.write_baselines()
-        self.store.finish("passed" if passed else "failed")
+        self.store.finish("passed" if passed else "failed",
+                          [m.name for m in self.store.metrics if m.verdict == "inconclusive"])
         return written
 
     def write_baselines(self) -> list[Path]:
@@ -81,12 +82,14 @@ class SessionRecorder:
 
     def summary_lines(self) -> list[str]:
         """The end-of-session table (``report.table``'s, as in the reports), the time per phase, the file."""
-        from .report.table import metric_row, text_table
+        from .report.table import inconclusive_note, metric_row, text_table
 
         metrics = self.store.metrics
         if not metrics:
             return []
         lines = text_table([metric_row(metric) for metric in metrics])
+        if (note := inconclusive_note(metrics)) is not None:
+            lines.append(note)
         timings = self.store.data.get("timings") or {}
         if timings:
             lines.append("time: " + ", ".join(f"{phase} {seconds:.1f} s" for phase, seconds in sorted(timings.items())))

@@ -5,6 +5,7 @@ Layout (``schema`` 1)::
     {
       "schema": 1,
       "run": {"started": ISO, "finished": ISO | null, "status": "running" | "passed" | "failed",
+              "inconclusive": [metric names whose verdict is "inconclusive"],
               "git_commit": str | null, "argv": [...], "versions": {...}, "host": str,
               "profile": str},
       "engines": {"transformers-cpu": {engine, model, device, device_name, dtype, versions, notes}},
@@ -36,7 +37,7 @@ from .errors import InputError
 
 SCHEMA_VERSION = 1
 
-Verdict = Literal["pass", "fail", "new", "info"]
+Verdict = Literal["pass", "fail", "inconclusive", "new", "info"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,7 +53,8 @@ class Metric:
     higher_is_better: bool | None
     """Direction for regression checks; ``None`` for two-sided or informational values."""
     verdict: Verdict = "info"
-    """``pass`` / ``fail`` against ``limit``; ``new`` when no baseline exists yet; ``info`` if not gated."""
+    """``pass`` / ``fail`` against ``limit``; ``inconclusive`` when rounds could not decide (gating.noise);
+    ``new`` when no baseline exists yet; ``info`` if not gated."""
     baseline: float | None = None
     """The reference value the limit was derived from (baseline or published target)."""
     limit: str | None = None
@@ -174,10 +176,12 @@ class ResultsStore:
             timings[phase] = round(timings.get(phase, 0.0) + seconds, 3)
             self.flush()
 
-    def finish(self, status: str) -> None:
+    def finish(self, status: str, inconclusive: list[str] | None = None) -> None:
+        """Close the run; ``inconclusive``: metrics whose verdict is INCONCLUSIVE (they did not fail it)."""
         with self._lock:
             self.data["run"]["finished"] = now_iso()
             self.data["run"]["status"] = status
+            self.data["run"]["inconclusive"] = list(inconclusive or [])
             self.flush()
 
     def flush(self) -> None:

@@ -3,6 +3,10 @@
 A registry entry is a ``"module:Class"`` string, imported only when that engine
 is selected, so a machine without vLLM can still run the transformers engine and
 ``pytest --help`` never imports torch.
+
+``LLMPERF_EXTRA_ENGINES="name=package.module:Class,..."`` adds in-process engines
+from outside the package (docs/engines.md), e.g. the benchmark-only wrapper of
+benchmarks/bench_gate_noise.py.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import importlib
+import os
 
 from ..errors import EngineUnavailable, UsageError
 from .base import Engine, EngineInfo, EngineOptions, Generation, GenerationParams, ScoredPath, trim_at_eos
@@ -30,6 +35,8 @@ class EngineEntry:
     """The command that installs what is missing."""
     in_process: bool
     """Runs in this process (transformers, vllm) rather than behind an endpoint."""
+    external: bool = False
+    """``target`` names a module outside this package (``LLMPERF_EXTRA_ENGINES``)."""
 
 
 ENGINES: dict[str, EngineEntry] = {
@@ -40,6 +47,13 @@ ENGINES: dict[str, EngineEntry] = {
     "openai": EngineEntry("openai_http:OpenAIEngine", (), "nothing: it speaks HTTP", False),
     "llm-serving": EngineEntry("llm_serving:LlmServingEngine", (), "nothing: it speaks HTTP", False),
 }
+EXTRA_ENGINES = "LLMPERF_EXTRA_ENGINES"
+for _item in filter(None, os.environ.get(EXTRA_ENGINES, "").split(",")):
+    _name, _, _target = _item.strip().partition("=")
+    if not _name or ":" not in _target:
+        raise UsageError(f"{EXTRA_ENGINES}={os.environ[EXTRA_ENGINES]!r}", f"entry {_item!r} is not name=module:Class",
+                         "write e.g. slow-transformers=bench_engines:SlowEngine (the module must be importable)")
+    ENGINES[_name] = EngineEntry(_target, (), f"make {_target.split(':')[0]} importable (PYTHONPATH)", True, True)
 
 
 def validate_engine_name(name: str) -> str:
@@ -61,7 +75,7 @@ def engine_class(name: str) -> type:
                 f"engine {name!r} needs the {module!r} module, which does not import ({exc}); install: {entry.install}"
             ) from None
     module_name, class_name = entry.target.split(":")
-    module = importlib.import_module(f"{__name__}.{module_name}")
+    module = importlib.import_module(module_name if entry.external else f"{__name__}.{module_name}")
     return getattr(module, class_name)
 
 

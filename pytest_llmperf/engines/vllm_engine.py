@@ -334,7 +334,18 @@ class VllmEngine:
     def close(self) -> None:
         llm, self._llm = getattr(self, "_llm", None), None
         if llm is not None:
+            # AsyncLLM.shutdown stops the engine core before it cancels its output handler, which
+            # meanwhile logs "AsyncLLM output_handler failed ... EngineDeadError": cancel it first.
+            import asyncio
+
+            async def stop_output_handler() -> None:
+                handler = getattr(llm, "output_handler", None)
+                if handler is not None and not handler.done():
+                    handler.cancel()
+                    await asyncio.wait([handler])
+
             try:
+                self._loop.run(stop_output_handler(), timeout=30)
                 llm.shutdown()
             finally:
                 self._loop.stop()

@@ -19,6 +19,21 @@ update`` proposes one from a passed run)::
 ``higher_is_better`` true: value may not fall below ``value x (1 - relative)``;
 false: may not rise above ``value x (1 + relative)``; null: two-sided.  An
 ``absolute`` tolerance is used instead where given (accuracy in points).
+
+A performance metric measured in rounds (``gating.rounds``) is recorded with its
+distribution and the workload that produced it, and is judged by ``gating.noise``
+instead of a tolerance::
+
+    "decode.tokens_per_second": {
+        "value": 39.1, "unit": "tokens/s", "higher_is_better": true,
+        "rounds": {"normalized": [...], "raw": [...], "calibration": [...],
+                   "median": 0.47, "log_sd": 0.021, "calibration_kind": "torch-matmul-float32-256x400"},
+        "min_effect": 0.15,
+        "workload": {"test": "decode", "max_new_tokens": 32, "threads": 2, "cpu_model": ...},
+        "provenance": {...}
+    }
+
+Entries without ``rounds`` (recorded before) keep the tolerance rule.
 """
 
 from __future__ import annotations
@@ -34,6 +49,7 @@ from typing import Any
 from .. import atomic
 from ..errors import InputError
 from .limits import Limit
+from .noise import RoundStats
 
 SCHEMA_VERSION = 1
 UPDATE_FLAG = "--llmperf-update-baselines"
@@ -86,10 +102,37 @@ class Tolerance:
 
 
 def baseline_entry(value: float, unit: str, higher_is_better: bool | None, tolerance: dict[str, float],
-                   provenance: dict[str, Any]) -> dict[str, Any]:
-    """One metric entry of a baseline file (the only place that builds one)."""
-    return {"value": float(value), "unit": unit, "higher_is_better": higher_is_better,
-            "tolerance": dict(tolerance), "provenance": dict(provenance)}
+                   provenance: dict[str, Any], *, rounds: dict[str, Any] | None = None,
+                   workload: dict[str, Any] | None = None, min_effect: float | None = None) -> dict[str, Any]:
+    """One metric entry of a baseline file (the only place that builds one).
+
+    With ``rounds`` (a metric measured in rounds) the entry stores the round values, their
+    median and spread and the ``workload``, and no tolerance: ``gating.noise`` judges it."""
+    entry: dict[str, Any] = {"value": float(value), "unit": unit, "higher_is_better": higher_is_better}
+    if rounds is None:
+        entry["tolerance"] = dict(tolerance)
+    else:
+        normalized = [float(v) for v in rounds["normalized"]]
+        stats = RoundStats.of(normalized)
+        entry["rounds"] = {"normalized": normalized, "raw": [float(v) for v in rounds["raw"]],
+                           "calibration": [float(v) for v in rounds["calibration"]],
+                           "median": stats.median, "log_sd": stats.log_sd,
+                           "calibration_kind": str(rounds["calibration_kind"])}
+        entry["min_effect"] = None if min_effect is None else float(min_effect)
+        entry["workload"] = dict(workload or {})
+    entry["provenance"] = dict(provenance)
+    return entry
+
+
+def has_rounds(entry: dict[str, Any] | None) -> bool:
+    """True for an entry recorded with its round values (judged by ``gating.noise``)."""
+    return bool(entry) and isinstance(entry.get("rounds"), dict) and bool(entry["rounds"].get("normalized"))
+
+
+def workload_differences(recorded: dict[str, Any], current: dict[str, Any]) -> list[str]:
+    """``max_new_tokens 32 here, 64 in the baseline`` for each setting that differs (sorted)."""
+    return [f"{name} {current.get(name)!r} here, {recorded.get(name)!r} in the baseline"
+            for name in sorted(set(recorded) | set(current)) if recorded.get(name) != current.get(name)]
 
 
 def limit_from_entry(entry: dict[str, Any], source: str) -> Limit:
@@ -146,7 +189,8 @@ class BaselineStore:
         """Merge ``metrics`` (name -> entry) into the key's file, atomically and locked.
 
         An existing entry keeps its tolerance (people tune those by hand);
-        value, unit, direction and provenance are replaced.
+        value, unit, direction and provenance are replaced.  An entry measured in
+        rounds replaces the old one whole (it has no tolerance).
         """
         path = self.path(key)
         with atomic.locked(path):
@@ -154,7 +198,7 @@ class BaselineStore:
             for name, entry in metrics.items():
                 old = data["metrics"].get(name, {})
                 merged = dict(entry)
-                if "tolerance" in old:
+                if "tolerance" in old and "tolerance" in merged:
                     merged["tolerance"] = old["tolerance"]
                 data["metrics"][name] = merged
             data["metrics"] = dict(sorted(data["metrics"].items()))

@@ -18,14 +18,16 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as _dt
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..results import Metric, git_commit
-from .baselines import UPDATE_FLAG, BaselineKey, BaselineStore, Tolerance, baseline_entry
+from .baselines import (UPDATE_FLAG, BaselineKey, BaselineStore, Tolerance, baseline_entry, has_rounds,
+                        limit_from_entry, workload_differences)
 from .limits import Limit, failure_message, judge
 
 if TYPE_CHECKING:
     from ..engines import Engine
+    from .rounds import RoundMetric, RoundSettings
 
 METRIC = "llmperf_metric"
 BASELINE = "llmperf_baseline"
@@ -97,7 +99,7 @@ class Checker:
         tolerance go into the metric's extra, so ``llmperf baselines update``
         and ``llmperf report`` can find the baseline later.
         """
-        key = self._key(key, name)
+        key = self.resolve_key(key, name)
         extra = {**(extra or {}), "baseline_key": dataclasses.asdict(key), "tolerance": tolerance.to_dict()}
         limit = self.store.limit(key, name)
         if not self.update and limit is not None:
@@ -114,22 +116,96 @@ class Checker:
 
     def stage_baseline(self, name: str, value: float | None, unit: str, higher_is_better: bool | None,
                        tolerance: Tolerance, *, key: BaselineKey | None = None,
-                       files: dict[str, str] | None = None) -> None:
-        """Propose a baseline entry; the controller writes it only if the whole run passes."""
-        key = self._key(key, name)
+                       files: dict[str, str] | None = None, rounds: dict[str, Any] | None = None) -> None:
+        """Propose a baseline entry; the controller writes it only if the whole run passes.
+
+        ``rounds``: ``baseline_entry``'s keywords of a metric measured in rounds."""
+        key = self.resolve_key(key, name)
         if value is None:
             return
         provenance = {"date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
                       "git_commit": git_commit(), "test": self.nodeid}
-        entry = baseline_entry(value, unit, higher_is_better, tolerance.to_dict(), provenance)
+        entry = baseline_entry(value, unit, higher_is_better, tolerance.to_dict(), provenance, **(rounds or {}))
         self.user_properties.append((BASELINE, {"key": dataclasses.asdict(key), "name": name, "entry": entry,
                                                 "files": files or {}}))
 
-    def _key(self, key: BaselineKey | None, name: str) -> BaselineKey:
+    def resolve_key(self, key: BaselineKey | None, name: str) -> BaselineKey:
         if key is None and self.baseline_key is None:
             raise TypeError(f"{name}: this checker is bound to no engine, so it has no baseline key; "
                             "use llmperf_engine in the test, call llmperf_check.bind(engine), or pass key=")
         return key or self.baseline_key  # type: ignore[return-value]
+
+    def against_rounds(self, metric: "RoundMetric", rounds: dict[str, Any], settings: "RoundSettings",
+                       workload: dict[str, Any], *, entry: dict[str, Any] | None, key: BaselineKey,
+                       extra: dict | None = None) -> Metric:
+        """Judge a metric measured in rounds (``gating.rounds``) against its baseline ``entry``.
+
+        The value shown is the median raw round value; the baseline shown is the baseline's
+        normalized median at this run's calibration (what the baseline engine would do here, now).
+        An old entry (one value and a tolerance) is judged by its tolerance on that median.  A
+        baseline of another workload is not judged against: the test fails and names the difference.
+        INCONCLUSIVE fails only where the profile says so (``inconclusive_fails``), and never
+        stages a baseline; under ``--llmperf-update-baselines`` a PASS or a clear change is staged."""
+        from .noise import RoundStats
+        from .rounds import comparable, judge_entry, normalize
+
+        name, higher = metric.name, metric.higher_is_better
+        value = RoundStats.of(rounds["raw"]).median
+        rate = RoundStats.of(rounds["calibration"]).median
+        min_effect = settings.min_effect(higher)
+        extra = {**(extra or {}), "baseline_key": dataclasses.asdict(key), "rounds": rounds, "workload": workload,
+                 "min_effect": min_effect, "confidence": settings.confidence}
+        record = f"pytest {self.nodeid.split('[')[0]} {UPDATE_FLAG}"
+        where = self.store.display_path(key)
+        made = dict(test=self.nodeid, engine=self.engine_key, extra=extra)
+        staged = dict(rounds=rounds, workload=workload, min_effect=min_effect)
+        if entry is None:
+            if self.update:
+                self.stage_baseline(name, value, metric.unit, higher, Tolerance(), key=key, rounds=staged)
+                return self._record(judge(name, value, metric.unit, higher, None, verdict="new", **made))
+            self.failures.append(f"{name}: no baseline in {where}; record one with: {record}")
+            return self._record(judge(name, value, metric.unit, higher, None, verdict="fail", **made))
+        if not has_rounds(entry):
+            limit = limit_from_entry(entry, where)
+            if self.update:
+                self.stage_baseline(name, value, metric.unit, higher, Tolerance(), key=key, rounds=staged)
+                verdict = "pass" if limit.admits(value) else "new"
+                return self._record(judge(name, value, metric.unit, higher, limit, verdict=verdict, **made))
+            return self.against(name, value, metric.unit, higher, limit, extra=extra)
+        if not comparable(entry, workload, rounds["calibration_kind"]):
+            differences = workload_differences(entry.get("workload") or {}, workload)
+            if entry["rounds"].get("calibration_kind") != rounds["calibration_kind"]:
+                differences.append(f"calibration {rounds['calibration_kind']!r} here, "
+                                   f"{entry['rounds'].get('calibration_kind')!r} in the baseline")
+            if self.update:
+                self.stage_baseline(name, value, metric.unit, higher, Tolerance(), key=key, rounds=staged)
+                return self._record(judge(name, value, metric.unit, higher, None, verdict="new", **made))
+            self.failures.append(f"{name}: not judged: the baseline in {where} was measured under another workload "
+                                 f"({'; '.join(differences)}); record one for this workload with: {record}")
+            return self._record(judge(name, value, metric.unit, higher, None, verdict="fail", **made))
+        judgement = judge_entry(entry, rounds["normalized"], metric, settings)
+        base = entry["rounds"]
+        expected = normalize(base["median"], 1 / rate, higher) if rate else None
+        source = (f"{where}: {len(base['normalized'])} rounds, spread {100 * base['log_sd']:.1f}%; min effect "
+                  f"{100 * min_effect:g}% ({settings.source}: {settings.min_effect_key(higher)})")
+        limit = Limit(None, None, expected, source, "--llmperf-profile")
+        extra.update(change=judgement.change, interval=[judgement.low, judgement.high])
+        result = judge(name, value, metric.unit, higher, limit, verdict=judgement.verdict, **made)
+        result = dataclasses.replace(result, limit=judgement.describe())
+        if self.update and judgement.verdict != "inconclusive":
+            # Recording: a clear change (an intended one) becomes the new baseline, as with tolerances.
+            self.stage_baseline(name, value, metric.unit, higher, Tolerance(), key=key, rounds=staged)
+            if judgement.verdict == "fail":
+                return self._record(dataclasses.replace(result, verdict="new"))
+            return self._record(result)
+        if judgement.verdict == "fail":
+            self.failures.append(f"{name} regressed: {value:.4f} {metric.unit} (median of {judgement.n_current} "
+                                 f"rounds), {judgement.describe()} against {source}; see --llmperf-profile")
+        elif judgement.verdict == "inconclusive" and settings.inconclusive_fails:
+            self.failures.append(f"{name} INCONCLUSIVE after {judgement.n_current} rounds (max_rounds "
+                                 f"{settings.max_rounds}): {judgement.describe()}; {settings.source} sets "
+                                 "performance.inconclusive_fails = true")
+        return self._record(result)
 
     def fail(self, message: str) -> None:
         """A failed check that is not a metric (a compliance rule, an invalid run)."""

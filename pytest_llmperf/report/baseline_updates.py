@@ -2,7 +2,8 @@
 
 A run records, in the ``extra`` of each metric gated on a baseline, the
 baseline key (``baseline_key``) and the tolerance it was judged with
-(``tolerance``).  That is all ``llmperf baselines update`` needs to write the
+(``tolerance``), or for a metric measured in rounds its ``rounds``, ``workload``
+and ``min_effect``.  That is all ``llmperf baselines update`` needs to write the
 same entries ``--llmperf-update-baselines`` would have written, after the fact.
 The file format itself belongs to ``gating.baselines``.
 """
@@ -49,11 +50,17 @@ def proposed_entries(run: Run) -> dict[BaselineKey, dict[str, dict[str, Any]]]:
     for metric in run.metrics.values():
         if not isinstance(metric.extra.get("baseline_key"), dict) or metric.value is None:
             continue
+        if metric.verdict == "inconclusive":
+            continue  # INCONCLUSIVE never becomes a baseline
         key = baseline_key_for(metric, run)
         if key is None:
             continue
         provenance = {"date": run.info.get("finished") or run.started, "git_commit": run.info.get("git_commit"),
                       "test": metric.test, "results": str(run.path)}
+        rounds = metric.extra.get("rounds")
+        measured = {} if not isinstance(rounds, dict) else {
+            "rounds": rounds, "workload": metric.extra.get("workload") or {}, "min_effect": metric.extra.get("min_effect")}
         by_key.setdefault(key, {})[metric.name] = baseline_entry(
-            metric.value, metric.unit, metric.higher_is_better, metric.extra.get("tolerance") or {}, provenance)
+            metric.value, metric.unit, metric.higher_is_better, metric.extra.get("tolerance") or {}, provenance,
+            **measured)
     return by_key

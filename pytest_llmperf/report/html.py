@@ -12,7 +12,7 @@ import json
 from html import escape
 
 from .plots import Plot
-from .table import COLUMNS, format_change, format_value, metric_row
+from .table import COLUMNS, format_change, format_value, inconclusive_note, metric_row
 
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
 EXTRA_SHOWN_CHARS = 20_000
@@ -21,7 +21,8 @@ body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2r
        color: #1f2933; background: #ffffff; padding: 0 1rem; }
 h1 { margin-bottom: .2rem; } h2 { margin-top: 2rem; border-bottom: 1px solid #d9e2ec; padding-bottom: .2rem; }
 .badge { display: inline-block; padding: .15rem .6rem; border-radius: .3rem; color: #fff; font-weight: 600; }
-.badge.passed { background: #2e7d32; } .badge.regressed { background: #c62828; }
+.badge.passed { background: #2e7d32; } .badge.inconclusive { background: #b26a00; }
+tr.inconclusive td.verdict, p.inconclusive { color: #b26a00; } .badge.regressed { background: #c62828; }
 table { border-collapse: collapse; width: 100%; font-size: .9rem; margin: .5rem 0; }
 th, td { border: 1px solid #d9e2ec; padding: .3rem .5rem; text-align: left; vertical-align: top; }
 th { background: #f0f4f8; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
@@ -82,11 +83,13 @@ def _run_section(report) -> str:
 
 
 def _reasons_section(report) -> str:
+    inconclusive = inconclusive_note(list(report.current.metrics.values()))
+    note = f'<p class="inconclusive">{esc(inconclusive)}</p>' if inconclusive else ""
     if not report.reasons:
-        return "<p>Nothing regressed: every gate passed" + (
+        return note + "<p>Nothing regressed: every gate passed" + (
             " and no metric is worse than the baseline beyond its tolerance.</p>" if report.baseline else ".</p>")
     items = "".join(f"<li>{esc(reason)}</li>" for reason in report.reasons)
-    return f'<h2>What regressed</h2><ul class="reasons">{items}</ul>'
+    return f'<h2>What regressed</h2><ul class="reasons">{items}</ul>' + note
 
 
 def _metrics_section(report) -> str:
@@ -163,7 +166,8 @@ def _history_section(report) -> str:
 
 
 def render_html(report, plots: list[Plot]) -> str:
-    state = "regressed" if report.regressed else "passed"
+    inconclusive = inconclusive_note(list(report.current.metrics.values()))
+    state = "regressed" if report.regressed else "inconclusive" if inconclusive else "passed"
     title = f"llmperf report: {report.current.label}"
     body = "".join((
         f'<h1>llmperf report <span class="badge {state}">{state.upper()}</span></h1>',

@@ -6,7 +6,7 @@ read as HTML by GitHub's renderer.
 
 from __future__ import annotations
 
-from .table import COLUMNS, format_change, format_value, metric_row
+from .table import COLUMNS, format_change, format_value, inconclusive_note, metric_row
 
 
 def escape(text: object) -> str:
@@ -25,7 +25,8 @@ def _table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> list[str]:
 
 def render_markdown(report) -> str:
     current = report.current
-    verdict = "REGRESSED" if report.regressed else "PASSED"
+    inconclusive = inconclusive_note(list(current.metrics.values()))
+    verdict = "REGRESSED" if report.regressed else "PASSED, INCONCLUSIVE" if inconclusive else "PASSED"
     lines = [f"## llmperf report: {verdict}", ""]
     context = [f"run `{escape(current.label)}` (status {escape(current.status)}, "
                f"profile {escape(current.info.get('profile') or '?')})"]
@@ -35,6 +36,8 @@ def render_markdown(report) -> str:
         count = len(report.history)
         context.append(f"{count} earlier run{'s' if count != 1 else ''} in the history")
     lines += ["; ".join(context), ""]
+    if inconclusive:
+        lines += [f"**{escape(inconclusive)}**", ""]
     if report.reasons:
         lines += ["**What regressed**", ""] + [f"- {escape(reason)}" for reason in report.reasons] + [""]
     rows = [metric_row(metric) for metric in current.metrics.values()]

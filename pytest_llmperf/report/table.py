@@ -48,6 +48,15 @@ def metric_row(metric: Metric) -> tuple[str, ...]:
     )
 
 
+def inconclusive_note(metrics: list[Metric]) -> str | None:
+    """``2 metrics INCONCLUSIVE: decode.tokens_per_second, ...`` (they did not fail), or None."""
+    names = [f"{m.name} [{m.engine}]" if m.engine else m.name for m in metrics if m.verdict == "inconclusive"]
+    if not names:
+        return None
+    return (f"{len(names)} metric{'s' if len(names) != 1 else ''} INCONCLUSIVE (the rounds could not tell a "
+            f"regression from noise; did not fail, see [performance] inconclusive_fails): {', '.join(names)}")
+
+
 def text_table(rows: list[tuple[str, ...]], header: tuple[str, ...] = COLUMNS) -> list[str]:
     """Left-aligned columns with a dashed rule under the header, as in the terminal summary."""
     table = [header, *rows]

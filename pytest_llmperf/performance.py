@@ -1,0 +1,107 @@
+"""Performance metrics measured in calibrated rounds, for suites (re-exported by ``kit``).
+
+* ``workload``, ``loadgen_workload``: the settings that change a performance number (recorded in baselines; a
+  baseline of another workload is not judged against).
+* ``gate_in_rounds``: measure a callable in ``[performance] rounds`` rounds between
+  calibrations and gate each metric it returns (``gating.rounds``, ``gating.noise``).
+* ``loadgen_rounds``: a ``measure`` callable whose rounds are short LoadGen runs of one scenario;
+  the first is the process's shared run (``kit.scenario_run``) when this test makes it.
+
+docs/performance-gates.md explains the statistics.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import TYPE_CHECKING, Any, Callable, Sequence
+
+from .gating.calibration import calibration_kind, calibration_rate
+from .gating.rounds import RoundMeasurer, RoundMetric, RoundSettings, gate_rounds
+
+if TYPE_CHECKING:
+    from .engines import Engine
+    from .gating.checker import Checker
+    from .loadgen import LoadgenRun
+    from .session import LlmperfSession
+
+
+def round_settings(session: "LlmperfSession", *, rounds: int | None = None) -> RoundSettings:
+    """The profile's round settings; ``rounds`` overrides the first batch's size and keeps the number of
+    extra rounds allowed while INCONCLUSIVE (``max_rounds - rounds``)."""
+    profile = session.profile
+    found = RoundSettings.of(profile.performance, profile.source or profile.name)
+    if rounds is not None:
+        found = dataclasses.replace(found, rounds=rounds, max_rounds=rounds + found.max_rounds - found.rounds)
+    return found
+
+
+def workload(engine: "Engine", **settings: Any) -> dict[str, Any]:
+    """``settings`` plus the engine's thread count and, on CPUs, the CPU model (their speeds differ
+    more than any tolerance; accelerators are already keyed by name in the baseline's path)."""
+    found = dict(settings)
+    found["threads"] = engine.info.threads
+    if engine.info.device == "cpu":
+        found["cpu_model"] = engine.info.device_name
+    return found
+
+
+LOADGEN_WORKLOAD = ("scenario", "target_qps", "performance_sample_count", "min_query_count", "max_query_count",
+                    "min_duration_ms", "max_new_tokens", "min_new_tokens", "max_batch_size", "server_workers",
+                    "schedule_rng_seed", "qsl_rng_seed", "sample_index_rng_seed")
+"""The LoadGen settings that change a performance number."""
+
+
+def loadgen_workload(session: "LlmperfSession", engine: "Engine", scenario: str) -> dict[str, Any]:
+    """``workload`` of a PerformanceOnly run of ``scenario`` under the session's profile (and the dataset size)."""
+    from .loadgen import run_settings
+
+    run = run_settings(session.profile, scenario, "PerformanceOnly")
+    settings = {name: getattr(run, name) for name in LOADGEN_WORKLOAD}
+    settings["samples"] = session.samples()
+    return workload(engine, **settings)
+
+
+def gate_in_rounds(check: "Checker", session: "LlmperfSession", engine: "Engine", metrics: Sequence[RoundMetric],
+                   measure: Callable[[int], dict[str, float]], workload: dict[str, Any], *,
+                   rounds: int | None = None, extra: dict | None = None) -> RoundMeasurer:
+    """Measure ``measure(index) -> {metric name: value}`` in rounds between calibrations and gate
+    every metric on ``check`` (judged when the test returns); returns the measurer (its rounds)."""
+    kind = calibration_kind(engine.info.device)
+
+    def calibrate() -> float:
+        with session.timed("calibrate"):
+            return calibration_rate(kind, engine.info.threads)
+
+    measurer = RoundMeasurer(measure, calibrate, kind)
+    settings = round_settings(session, rounds=rounds)
+    if session.settings.update_baselines:
+        settings = round_settings(session)  # a baseline always gets the full count of rounds
+    gate_rounds(check, metrics, measurer, settings, workload, extra=extra)
+    return measurer
+
+
+def loadgen_rounds(session: "LlmperfSession", engine: "Engine", scenario: str, nodeid: str,
+                   values: Callable[["LoadgenRun"], dict[str, float]], runs: list["LoadgenRun"]) -> Callable:
+    """``measure(index)`` for ``gate_in_rounds``: round 0 is the process's shared LoadGen run of
+    ``scenario`` (PerformanceOnly) when this test makes it, else a fresh run like every later round
+    (a run made earlier by another test was not timed between calibrations).  Each run is appended
+    to ``runs``; later rounds' logs go to ``round-<n>/`` in the test's folder."""
+    from . import kit
+    from .loadgen import run_loadgen
+
+    def measure(index: int) -> dict[str, float]:
+        run = None
+        if index == 0:
+            shared = kit.scenario_run(session, engine, scenario, "PerformanceOnly", nodeid)
+            run = None if shared.reused else shared.run
+        if run is None:
+            table = kit.openorca_dataset(session)
+            metadata = {"model": str(session.model.path), "dataset": str(table.path), "test": nodeid,
+                        "profile": session.profile.source or session.profile.name, "round": index}
+            with session.timed("generate"):
+                run = run_loadgen(engine, [list(p) for p in table.prompts], scenario, "PerformanceOnly",
+                                  session.profile, session.test_dir(nodeid) / f"round-{index}", metadata)
+        runs.append(run)
+        return values(run)
+
+    return measure

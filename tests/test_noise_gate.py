@@ -1,0 +1,178 @@
+"""The round-based gate's statistics (gating.noise) and its recording (gating.rounds, Checker.against_rounds)."""
+
+import math
+import random
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pytest_llmperf.gating.baselines import BaselineKey, BaselineStore, baseline_entry, workload_differences
+from pytest_llmperf.gating.checker import BASELINE, Checker
+from pytest_llmperf.gating.noise import judge_rounds, t_cdf, t_quantile
+from pytest_llmperf.gating.rounds import RoundMeasurer, RoundMetric, RoundSettings, gate_rounds
+
+KEY = BaselineKey("m", "cpu", "transformers", "float32")
+THROUGHPUT = RoundMetric("decode.tokens_per_second", "tokens/s", True)
+LATENCY = RoundMetric("server.tpot_p50", "ms", False)
+WORKLOAD = {"test": "decode", "max_new_tokens": 32, "threads": 2}
+
+
+def noisy(center, n, spread, seed):
+    rng = random.Random(seed)
+    return [center * rng.lognormvariate(0, spread) for _ in range(n)]
+
+
+@pytest.mark.parametrize(("p", "df", "expected"), [(0.975, 4, 2.7764), (0.975, 10, 2.2281), (0.95, 2, 2.9200),
+                                                   (0.995, 30, 2.7500)])
+def test_t_quantile_matches_tables(p, df, expected):
+    assert t_quantile(p, df) == pytest.approx(expected, abs=2e-4)
+
+
+@given(st.floats(-20, 20), st.floats(1, 200))
+def test_t_cdf_is_a_symmetric_cdf(x, df):
+    assert 0 <= t_cdf(x, df) <= 1
+    assert t_cdf(x, df) + t_cdf(-x, df) == pytest.approx(1, abs=1e-9)
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_a_clear_25_percent_throughput_regression_fails(seed):
+    baseline, current = noisy(100, 5, 0.04, seed), noisy(75, 5, 0.04, seed + 100)
+    assert judge_rounds(baseline, current, higher_is_better=True, min_effect=0.15).verdict == "fail"
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_a_clear_50_percent_latency_rise_fails(seed):
+    baseline, current = noisy(100, 5, 0.04, seed), noisy(150, 5, 0.04, seed + 100)
+    assert judge_rounds(baseline, current, higher_is_better=False, min_effect=0.30).verdict == "fail"
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(0, 10 ** 6), st.floats(0.95, 1.05), st.integers(3, 8), st.booleans())
+def test_noise_without_regression_never_fails(seed, drift, n, higher):
+    # Same engine, rounds with 5% noise and a drift inside +-5%: never a regression of >= 15%.
+    baseline, current = noisy(100, n, 0.05, seed), noisy(100 * drift, n, 0.05, seed + 1)
+    verdict = judge_rounds(baseline, current, higher_is_better=higher, min_effect=0.15).verdict
+    assert verdict in ("pass", "inconclusive")
+
+
+@given(st.lists(st.floats(1, 1e4), min_size=2, max_size=8), st.lists(st.floats(1, 1e4), min_size=2, max_size=8),
+       st.floats(1.01, 10))
+def test_the_interval_moves_with_a_scaled_run(baseline, current, factor):
+    plain = judge_rounds(baseline, current, higher_is_better=True, min_effect=0.1)
+    scaled = judge_rounds(baseline, [v * factor for v in current], higher_is_better=True, min_effect=0.1)
+    if math.isfinite(plain.low):
+        assert (1 + scaled.low) == pytest.approx((1 + plain.low) * factor, rel=1e-6)
+    assert plain.low <= plain.change <= plain.high
+
+
+def test_a_wide_interval_is_inconclusive_and_one_round_each_decides_nothing():
+    assert judge_rounds([100, 60, 140], [80, 130, 55], higher_is_better=True,
+                        min_effect=0.15).verdict == "inconclusive"
+    assert judge_rounds([100], [50], higher_is_better=True, min_effect=0.15).verdict == "inconclusive"
+
+
+def _store(tmp_path, entry=None):
+    store = BaselineStore(tmp_path)
+    if entry is not None:
+        store.update(KEY, {THROUGHPUT.name: entry})
+    return store
+
+
+def _entry(values, workload=WORKLOAD, kind="k"):
+    rounds = {"normalized": values, "raw": values, "calibration": [1.0] * len(values), "calibration_kind": kind}
+    return baseline_entry(sorted(values)[len(values) // 2], "tokens/s", True, {}, {}, rounds=rounds,
+                          workload=workload, min_effect=0.15)
+
+
+def _gate(tmp_path, store, values, *, update=False, workload=WORKLOAD, settings=RoundSettings(rounds=5, max_rounds=8)):
+    check = Checker("suites/performance/test_decode.py::test_decode[transformers-cpu]", [], store, update)
+    check.bind(baseline_key=KEY, engine_key="transformers-cpu")
+    supply = iter(values)
+    measurer = RoundMeasurer(lambda index: {THROUGHPUT.name: next(supply)}, lambda: 1.0, "k")
+    gate_rounds(check, [THROUGHPUT], measurer, settings, workload)
+    return check, measurer
+
+
+def test_gate_fails_a_25_percent_slowdown_with_one_line(tmp_path):
+    store = _store(tmp_path, _entry(noisy(40, 5, 0.03, 1)))
+    check, _ = _gate(tmp_path, store, noisy(30, 8, 0.03, 2))
+    assert check.metrics[0].verdict == "fail"
+    (line,) = check.failures
+    assert line.startswith("decode.tokens_per_second regressed: ") and "min effect 15%" in line
+    assert "performance.min_effect_throughput" in line and "--llmperf-profile" in line
+
+
+def test_gate_passes_noise_and_remeasures_while_inconclusive(tmp_path):
+    store = _store(tmp_path, _entry(noisy(40, 5, 0.03, 1)))
+    check, measurer = _gate(tmp_path, store, noisy(40, 8, 0.03, 3))
+    assert check.metrics[0].verdict == "pass" and not check.failures and measurer.count == 5
+    wild = [40, 25, 55, 30, 50, 28, 52, 31]
+    check, measurer = _gate(tmp_path, store, wild)
+    assert check.metrics[0].verdict == "inconclusive" and measurer.count == 8 and not check.failures
+
+
+def test_inconclusive_fails_where_the_profile_says_and_never_stages_a_baseline(tmp_path):
+    store = _store(tmp_path, _entry(noisy(40, 5, 0.03, 1)))
+    strict = RoundSettings(rounds=5, max_rounds=6, inconclusive_fails=True, source="p.toml")
+    check, _ = _gate(tmp_path, store, [40, 25, 55, 30, 50, 28], update=True, settings=strict)
+    assert check.metrics[0].verdict == "inconclusive"
+    assert "INCONCLUSIVE" in check.failures[0] and "performance.inconclusive_fails" in check.failures[0]
+    assert not [p for kind, p in check.user_properties if kind == BASELINE]
+
+
+def test_a_baseline_of_another_workload_is_not_judged_against(tmp_path):
+    store = _store(tmp_path, _entry(noisy(40, 5, 0.03, 1)))
+    check, _ = _gate(tmp_path, store, noisy(40, 5, 0.03, 3), workload={**WORKLOAD, "max_new_tokens": 64})
+    (line,) = check.failures
+    assert "max_new_tokens 64 here, 32 in the baseline" in line
+    assert "pytest suites/performance/test_decode.py::test_decode --llmperf-update-baselines" in line
+
+
+def test_recording_stages_rounds_spread_and_workload(tmp_path):
+    store = _store(tmp_path)
+    check, _ = _gate(tmp_path, store, noisy(40, 5, 0.03, 3), update=True)
+    (staged,) = [p for kind, p in check.user_properties if kind == BASELINE]
+    entry = staged["entry"]
+    assert len(entry["rounds"]["normalized"]) == 5 and entry["rounds"]["log_sd"] > 0
+    assert entry["workload"] == WORKLOAD and entry["min_effect"] == 0.15 and "tolerance" not in entry
+
+
+def test_an_old_single_value_entry_keeps_its_tolerance_rule(tmp_path):
+    old = baseline_entry(40.0, "tokens/s", True, {"relative": 0.35}, {})
+    store = _store(tmp_path, old)
+    check, _ = _gate(tmp_path, store, [20.0] * 5)
+    assert check.metrics[0].verdict == "fail" and "tolerance 35%" in check.failures[0]
+    check, _ = _gate(tmp_path, store, [39.0] * 5)
+    assert check.metrics[0].verdict == "pass"
+
+
+def test_workload_differences_name_each_setting():
+    assert workload_differences({"a": 1, "b": 2}, {"a": 1, "b": 3, "c": 4}) == [
+        "b 3 here, 2 in the baseline", "c 4 here, None in the baseline"]
+
+
+def test_recording_over_a_clear_change_stages_it_but_not_over_an_inconclusive_one(tmp_path):
+    store = _store(tmp_path, _entry(noisy(40, 5, 0.03, 1)))
+    check, _ = _gate(tmp_path, store, noisy(30, 8, 0.03, 2), update=True)
+    assert check.metrics[0].verdict == "new" and not check.failures
+    assert [p for kind, p in check.user_properties if kind == BASELINE]
+    check, _ = _gate(tmp_path, store, [40, 25, 55, 30, 50, 28, 52, 31], update=True)
+    assert check.metrics[0].verdict == "inconclusive" and not check.failures
+    assert not [p for kind, p in check.user_properties if kind == BASELINE]
+
+
+def test_inconclusive_shows_in_the_table_the_note_and_results_json(tmp_path):
+    from pytest_llmperf.report.table import inconclusive_note, metric_row
+    from pytest_llmperf.results import Metric, ResultsStore, load_results
+
+    metric = Metric("decode.tokens_per_second", 30.0, "tokens/s", True, "inconclusive", engine="transformers-cpu")
+    assert metric_row(metric)[-1] == "INCONCLUSIVE"
+    note = inconclusive_note([metric, Metric("x", 1.0, "s", False, "pass")])
+    assert note.startswith("1 metric INCONCLUSIVE") and "decode.tokens_per_second [transformers-cpu]" in note
+    assert inconclusive_note([Metric("x", 1.0, "s", False, "pass")]) is None
+    store = ResultsStore(tmp_path, {})
+    store.add_metric(metric)
+    store.finish("passed", ["decode.tokens_per_second"])
+    data = load_results(tmp_path)
+    assert data["metrics"][0]["verdict"] == "inconclusive" and data["run"]["inconclusive"] == ["decode.tokens_per_second"]
