@@ -111,8 +111,9 @@ class ScriptedEngine:
 
 
 def quick(profile, scenario, mode="PerformanceOnly"):
+    """8 queries over the 8 prompts of these tests, each loaded once (the profile may load fewer)."""
     return dataclasses.replace(run_settings(profile, scenario, mode), min_duration_ms=0, target_qps=50.0,
-                               min_query_count=8)
+                               min_query_count=8, performance_sample_count=8)
 
 
 @pytest.mark.parametrize("scenario", ["Offline", "Server"])
