@@ -42,7 +42,8 @@ def test_an_explicit_verify_is_not_reported_twice(pytester):
             llmperf_check.against("speed", 1.0, "tokens/s", True, {LIMIT})
             llmperf_check.verify()
     """)
-    result = pytester.runpytest()
+    # -rN: no short summary, whose line repeats the message only when the terminal is wide enough
+    result = pytester.runpytest("-rN")
     result.assert_outcomes(failed=1)
     assert result.stdout.str().count("speed 1.0000 < 10.0000") == 1
 
