@@ -150,9 +150,11 @@ class PerformanceSection:
     """Generated tokens per sample in LoadGen performance and TEST06 runs; 0 = generation.max_new_tokens."""
     rounds: int = 5
     """Short rounds each performance metric is measured in, between calibrations (docs/performance-gates.md)."""
+    baseline_rounds: int = 5
+    """Rounds measured when recording a baseline (``--llmperf-update-baselines``)."""
     latency_rounds: int = 1
     """Server latency: LoadGen runs measured at first (each takes ``min_duration_ms``); judged against the
-    baseline's spread (recorded with ``rounds`` runs), and re-measured while INCONCLUSIVE."""
+    baseline's spread (recorded with ``baseline_rounds`` runs), and re-measured while INCONCLUSIVE."""
     max_rounds: int = 8
     """While the verdict is INCONCLUSIVE, measure one more round, up to this many in all."""
     min_effect_throughput: float = 0.15
@@ -164,6 +166,9 @@ class PerformanceSection:
     """Confidence level of the interval for the change."""
     inconclusive_fails: bool = False
     """Whether an INCONCLUSIVE verdict (after max_rounds) fails the test."""
+    max_contention: float = 0.15
+    """A round is clean when other processes used less than this fraction of the machine's CPU during it:
+    clean rounds are judged on raw values, and only clean rounds are recorded as a baseline."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -314,7 +319,8 @@ _RANGES: tuple[tuple[str, Callable[[Any], bool], str], ...] = (
     ("loadgen.server_workers", *_POSITIVE),
     ("performance.throughput_tolerance", *_NON_NEGATIVE), ("performance.latency_tolerance", *_NON_NEGATIVE),
     ("performance.max_new_tokens", *_NON_NEGATIVE), ("performance.rounds", *_at_least(2)),
-    ("performance.latency_rounds", *_POSITIVE),
+    ("performance.latency_rounds", *_POSITIVE), ("performance.baseline_rounds", *_at_least(2)),
+    ("performance.max_contention", lambda v: 0 < v <= 1, "a fraction in (0, 1], e.g. 0.15"),
     ("performance.min_effect_throughput", lambda v: 0 <= v < 1, "a fraction in [0, 1), e.g. 0.15 for 15%"),
     ("performance.min_effect_latency", *_NON_NEGATIVE),
     ("performance.confidence", lambda v: 0.5 <= v < 1, "a level in [0.5, 1), e.g. 0.95"),
