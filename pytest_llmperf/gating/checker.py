@@ -177,8 +177,11 @@ class Checker:
             return self._record(judge(name, value, metric.unit, higher, None, verdict="fail", **made))
         judgement = judge_entry(entry, rounds, metric, settings)
         base = entry["rounds"]
-        expected = normalize(base["median"], 1 / rate, higher) if rate else None
-        source = (f"{where}: {len(base['normalized'])} rounds, spread {100 * base['log_sd']:.1f}%; min effect "
+        if judgement.basis.startswith("raw"):
+            spread, expected = RoundStats.of(base["raw"]).log_sd, RoundStats.of(base["raw"]).median
+        else:
+            spread, expected = base["log_sd"], normalize(base["median"], 1 / rate, higher) if rate else None
+        source = (f"{where}: {len(base['normalized'])} rounds, spread {100 * spread:.1f}%; min effect "
                   f"{100 * min_effect:g}% ({settings.source}: {settings.min_effect_key(higher)})")
         limit = Limit(None, None, expected, source, "--llmperf-profile")
         extra.update(change=judgement.change, interval=[judgement.low, judgement.high], basis=judgement.basis)
