@@ -21,31 +21,34 @@ import dataclasses
 import math
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
+from ..profiles import PerformanceSection
 from .baselines import BaselineKey, has_rounds, workload_differences
 from .contention import ContentionMeter, all_clean, host_id
 from .noise import Judgement, judge_rounds
 
 if TYPE_CHECKING:
-    from ..profiles import PerformanceSection
     from .checker import Checker
+
+
+_DEFAULTS = PerformanceSection()
 
 
 @dataclasses.dataclass(frozen=True)
 class RoundSettings:
-    """The ``[performance]`` keys that drive round-based gates."""
+    """The ``[performance]`` keys that drive round-based gates (defaults: ``profiles.PerformanceSection``'s)."""
 
-    rounds: int = 5
-    max_rounds: int = 8
-    min_effect_throughput: float = 0.15
-    min_effect_latency: float = 0.30
-    confidence: float = 0.95
-    inconclusive_fails: bool = False
-    max_contention: float = 0.15
+    rounds: int = _DEFAULTS.rounds
+    max_rounds: int = _DEFAULTS.max_rounds
+    min_effect_throughput: float = _DEFAULTS.min_effect_throughput
+    min_effect_latency: float = _DEFAULTS.min_effect_latency
+    confidence: float = _DEFAULTS.confidence
+    inconclusive_fails: bool = _DEFAULTS.inconclusive_fails
+    max_contention: float = _DEFAULTS.max_contention
     source: str = "defaults"
     """The profile they came from (named in failure messages)."""
 
     @classmethod
-    def of(cls, section: "PerformanceSection", source: str) -> "RoundSettings":
+    def of(cls, section: PerformanceSection, source: str) -> "RoundSettings":
         return cls(section.rounds, section.max_rounds, section.min_effect_throughput, section.min_effect_latency,
                    section.confidence, section.inconclusive_fails, section.max_contention, source)
 
