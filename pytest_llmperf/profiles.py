@@ -193,6 +193,40 @@ class ComplianceSection:
 
 
 @dataclasses.dataclass(frozen=True)
+class CapacitySection:
+    """``llmperf find-qps`` and the suite's capacity test (docs/loadgen.md); options override each key."""
+
+    enabled: bool = False
+    """Run suites/performance/test_capacity.py (the search takes minutes)."""
+    qps_min: float = 0.5
+    """The first probe's rate; the search doubles it until a probe fails."""
+    qps_max: float = 64.0
+    """The search never probes above it (and says so when it passes)."""
+    precision: float = 0.1
+    """Stop bisecting when the failing rate is within this fraction above the passing one."""
+    margin: float = 0.1
+    """A probe passes when TTFT and TPOT at the profile's percentile are at most (1 - margin) x the limits."""
+    probe_duration_ms: int = 10000
+    probe_min_queries: int = 16
+    time_budget_s: float = 1800.0
+    """The whole search, confirming run included; it stops and says so when the next probe would not fit."""
+    check_above: float = 0.0
+    """After a VALID confirmation, also run the full test at this multiple of the rate (e.g. 1.5; 0 = no)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class SweepSection:
+    """``llmperf sweep``: the Server rates (and HTTP concurrencies) to measure."""
+
+    qps: list[float] = dataclasses.field(default_factory=list)
+    """Target rates, one LoadGen Server run each."""
+    duration_ms: int = 0
+    """Each point's min_duration_ms; 0 = the scenario's."""
+    min_queries: int = 0
+    """Each point's min_query_count; 0 = the scenario's."""
+
+
+@dataclasses.dataclass(frozen=True)
 class Profile:
     name: str = DEFAULT_PROFILE
     description: str = ""
@@ -204,6 +238,8 @@ class Profile:
     loadgen: LoadgenSection = dataclasses.field(default_factory=LoadgenSection)
     performance: PerformanceSection = dataclasses.field(default_factory=PerformanceSection)
     compliance: ComplianceSection = dataclasses.field(default_factory=ComplianceSection)
+    capacity: CapacitySection = dataclasses.field(default_factory=CapacitySection)
+    sweep: SweepSection = dataclasses.field(default_factory=SweepSection)
     engine: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
     """Per-engine settings, e.g. ``[engine.vllm] gpu_memory_utilization = 0.3``."""
     source: str = ""
@@ -327,6 +363,12 @@ _RANGES: tuple[tuple[str, Callable[[Any], bool], str], ...] = (
     ("compliance.test06.min_query_count", *_POSITIVE),
     ("compliance.test06.accuracy_log_sampling_target", *_NON_NEGATIVE),
     ("compliance.test06.target_qps", *_NON_NEGATIVE),
+    ("capacity.qps_min", (lambda v: v > 0), "> 0"), ("capacity.qps_max", (lambda v: v > 0), "> 0"),
+    ("capacity.precision", (lambda v: 0 < v < 1), "a fraction in (0, 1), e.g. 0.1"),
+    ("capacity.margin", (lambda v: 0 <= v < 1), "a fraction in [0, 1), e.g. 0.1"),
+    ("capacity.probe_duration_ms", *_POSITIVE), ("capacity.probe_min_queries", *_POSITIVE),
+    ("capacity.time_budget_s", (lambda v: v > 0), "> 0 seconds"), ("capacity.check_above", *_NON_NEGATIVE),
+    ("sweep.duration_ms", *_NON_NEGATIVE), ("sweep.min_queries", *_NON_NEGATIVE),
 ) + tuple((f"loadgen.{scenario}.{key}", *rule) for scenario in ("offline", "server", "interactive") for key, rule in (
     ("min_duration_ms", _NON_NEGATIVE), ("min_query_count", _POSITIVE), ("max_query_count", _NON_NEGATIVE),
     ("target_qps", ((lambda v: v > 0), "> 0")), ("ttft_latency_ms", _NON_NEGATIVE),
@@ -365,6 +407,11 @@ def _check_values(profile: Profile, path: Path) -> None:
     if len(band) != 2 or not 0 <= band[0] <= band[1]:
         raise InputError(path, f"rouge.tokens_per_sample_range = {band!r} is not a [low, high] pair of fractions",
                          "use e.g. [0.9, 1.1]")
+    if profile.capacity.qps_max < profile.capacity.qps_min:
+        raise InputError(path, f"capacity.qps_max = {profile.capacity.qps_max:g} is below capacity.qps_min = "
+                               f"{profile.capacity.qps_min:g}", "make qps_min <= qps_max")
+    if any(qps <= 0 for qps in profile.sweep.qps):
+        raise InputError(path, f"sweep.qps = {profile.sweep.qps!r} holds a rate <= 0", "list positive rates")
     if not mmlu.modes or any(mode not in MMLU_MODES for mode in mmlu.modes):
         raise InputError(path, f"mmlu.modes = {mmlu.modes!r} names no known scoring mode",
                          f"use one or both of: {', '.join(MMLU_MODES)}")
