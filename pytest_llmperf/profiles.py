@@ -227,6 +227,22 @@ class SweepSection:
 
 
 @dataclasses.dataclass(frozen=True)
+class ServingWorkloadSection:
+    """The Ascend kit's serving workload: Poisson arrivals at ``qps`` for ``seconds``, qps x seconds
+    requests in all, scored by the total wall time (suites/performance/test_serving_workload.py)."""
+
+    enabled: bool = False
+    qps: float = 0.5
+    """X: the Poisson arrival rate (the kit's default 0.5)."""
+    seconds: float = 3000.0
+    """T: the kit's default 3000; qps x seconds must be a whole number of requests (the kit: 1500)."""
+
+    @property
+    def requests(self) -> int:
+        return round(self.qps * self.seconds)
+
+
+@dataclasses.dataclass(frozen=True)
 class Profile:
     name: str = DEFAULT_PROFILE
     description: str = ""
@@ -240,6 +256,7 @@ class Profile:
     compliance: ComplianceSection = dataclasses.field(default_factory=ComplianceSection)
     capacity: CapacitySection = dataclasses.field(default_factory=CapacitySection)
     sweep: SweepSection = dataclasses.field(default_factory=SweepSection)
+    serving_workload: ServingWorkloadSection = dataclasses.field(default_factory=ServingWorkloadSection)
     engine: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
     """Per-engine settings, e.g. ``[engine.vllm] gpu_memory_utilization = 0.3``."""
     source: str = ""
@@ -368,6 +385,7 @@ _RANGES: tuple[tuple[str, Callable[[Any], bool], str], ...] = (
     ("capacity.margin", (lambda v: 0 <= v < 1), "a fraction in [0, 1), e.g. 0.1"),
     ("capacity.probe_duration_ms", *_POSITIVE), ("capacity.probe_min_queries", *_POSITIVE),
     ("capacity.time_budget_s", (lambda v: v > 0), "> 0 seconds"), ("capacity.check_above", *_NON_NEGATIVE),
+    ("serving_workload.qps", (lambda v: v > 0), "> 0"), ("serving_workload.seconds", (lambda v: v > 0), "> 0"),
     ("sweep.duration_ms", *_NON_NEGATIVE), ("sweep.min_queries", *_NON_NEGATIVE),
 ) + tuple((f"loadgen.{scenario}.{key}", *rule) for scenario in ("offline", "server", "interactive") for key, rule in (
     ("min_duration_ms", _NON_NEGATIVE), ("min_query_count", _POSITIVE), ("max_query_count", _NON_NEGATIVE),
@@ -410,6 +428,11 @@ def _check_values(profile: Profile, path: Path) -> None:
     if profile.capacity.qps_max < profile.capacity.qps_min:
         raise InputError(path, f"capacity.qps_max = {profile.capacity.qps_max:g} is below capacity.qps_min = "
                                f"{profile.capacity.qps_min:g}", "make qps_min <= qps_max")
+    workload = profile.serving_workload
+    if abs(workload.qps * workload.seconds - workload.requests) > 1e-6 or workload.requests < 1:
+        raise InputError(path, f"serving_workload.qps x seconds = {workload.qps:g} x {workload.seconds:g} = "
+                               f"{workload.qps * workload.seconds:g} is not a whole number of requests",
+                         "choose qps and seconds whose product is a whole number >= 1 (the kit: 0.5 x 3000 = 1500)")
     if any(qps <= 0 for qps in profile.sweep.qps):
         raise InputError(path, f"sweep.qps = {profile.sweep.qps!r} holds a rate <= 0", "list positive rates")
     if not mmlu.modes or any(mode not in MMLU_MODES for mode in mmlu.modes):

@@ -109,3 +109,22 @@ def test_a_scenario_without_limits_or_target_is_refused(tmp_path):
     with pytest.raises(UsageError, match="sets no TTFT or TPOT limit"):
         find_qps(runner(None), capacity_profile(ttft_latency_ms=0.0, tpot_latency_ms=0.0), "Server", search(),
                  tmp_path)
+
+
+@pytest.mark.parametrize("argv, named", [
+    (["--qps-min", "5", "--qps-max", "1"], "--qps-max 1: is below --qps-min 5"),
+    (["--time-budget", "-3"], "--time-budget -3: must be > 0 seconds"),
+    (["--precision", "0"], "--precision 0: must be a fraction in (0, 1)"),
+])
+def test_the_cli_refuses_bad_ranges_before_loading_an_engine(argv, named, capsys):
+    from pytest_llmperf.cli import main
+
+    assert main.main(["find-qps", "--llmperf-engine", "vllm", *argv]) == 2
+    assert named in capsys.readouterr().err
+
+
+def test_the_sweep_cli_refuses_a_bad_rate_list(capsys):
+    from pytest_llmperf.cli import main
+
+    assert main.main(["sweep", "--qps", "2:1:1"]) == 2
+    assert "--qps 2:1:1: is not a list or a range of positive numbers" in capsys.readouterr().err

@@ -66,7 +66,8 @@ class Slo:
     e2e_ms: float = 0.0
 
     def met_by(self, query: QueryTiming) -> bool:
-        """True when the query answered and every objective that is set holds."""
+        """True when the query answered and every objective that is set holds; a one-token answer has
+        no TPOT (LoadGen flags it as an error) and never meets a TPOT objective."""
         if not query.token_times:
             return False
         for limit_ms, value in ((self.ttft_ms, query.ttft), (self.tpot_ms, query.tpot), (self.e2e_ms, query.e2e)):

@@ -37,6 +37,8 @@ class Report:
     """Why the run counts as regressed, one line each; empty when it does not."""
     generated: str
     """When the report was made (ISO 8601, UTC)."""
+    sweeps: list = dataclasses.field(default_factory=list)
+    """(label, sweep.json data) of every ``llmperf sweep`` beside the results (report/sweeps.py)."""
 
     @property
     def regressed(self) -> bool:
@@ -58,8 +60,10 @@ def build_report(results: str | os.PathLike, baseline: str | os.PathLike | None 
     source = load_baseline(baseline) if baseline is not None else None
     earlier = load_history(history, exclude=current.path) if history is not None else []
     comparisons = compare(current, source, tolerance)
+    from .sweeps import find_sweeps
+
     return Report(current, source, earlier, Path(history) if history is not None else None, comparisons,
-                  regression_reasons(current, comparisons), now_iso())
+                  regression_reasons(current, comparisons), now_iso(), find_sweeps(results))
 
 
 def write_report(report: Report, out: str | os.PathLike) -> ReportFiles:
@@ -68,7 +72,10 @@ def write_report(report: Report, out: str | os.PathLike) -> ReportFiles:
     from .plots import build_plots
 
     out = Path(out)
+    from .sweeps import sweep_plots
+
     plots = build_plots(report.current.metrics, report.comparisons, trends(report.history, report.current))
+    plots += sweep_plots(report.sweeps)
     files = ReportFiles(out / HTML_NAME, out / MARKDOWN_NAME, out / JSON_NAME)
     atomic.write_text(files.html, render_html(report, plots))
     atomic.write_text(files.markdown, render_markdown(report))
