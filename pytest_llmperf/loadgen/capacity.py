@@ -22,7 +22,7 @@ from typing import Callable, Sequence
 from .. import atomic
 from ..errors import UsageError
 from ..profiles import CapacitySection, Profile
-from .query_times import Slo, percentile, query_stats, read_query_times
+from .query_times import percentile, read_query_times
 from .settings import RunSettings, run_settings
 
 RESULT_FILE = "find-qps.json"
@@ -221,14 +221,6 @@ def user_conf_line(profile: Profile, scenario: str, qps: float) -> str:
 def _round(qps: float) -> float:
     """Four significant digits: rates a user.conf line can carry as printed."""
     return float(f"{qps:.4g}")
-
-
-def query_slo(run: RunSettings) -> Slo:
-    return Slo(ttft_ms=run.ttft_latency_ms, tpot_ms=run.tpot_latency_ms)
-
-
-def stats_of(folder: Path, run: RunSettings):
-    return query_stats(read_query_times(folder), query_slo(run))
 
 
 __all__: Sequence[str] = ("Probe", "Search", "check_capacity", "find_qps", "judge_probe", "run_above", "user_conf_line")

@@ -20,7 +20,7 @@ from typing import Callable, Sequence
 from .. import atomic
 from ..errors import UsageError
 from ..profiles import Profile
-from .query_times import QueryStats, QueryTiming, Slo, agreement, query_stats, read_query_times, write_query_times
+from .query_times import QueryStats, Slo, agreement, query_stats, read_query_times, write_query_times
 from .settings import RunSettings, run_settings
 
 SWEEP_FILE = "sweep.json"
@@ -132,6 +132,8 @@ def concurrency_point(engine, prompts: Sequence[Sequence[int]], params, concurre
             done(tag, exc)
 
     def done(tag: int, result) -> None:
+        # On the engine's thread; the next request starts from here (an engine that answers inside
+        # submit recurses once per request: fine for the few hundred a point runs).
         with lock:
             if isinstance(result, BaseException):
                 errors.append(f"{type(result).__name__}: {result}")
@@ -194,4 +196,4 @@ def _ms(ns: float | None) -> float | None:
     return None if ns is None else round(ns / 1e6, 3)
 
 
-__all__: Sequence[str] = ("SweepPoint", "concurrency_point", "pareto_front", "parse_loads", "sweep", "QueryTiming")
+__all__: Sequence[str] = ("SweepPoint", "concurrency_point", "pareto_front", "parse_loads", "sweep")
