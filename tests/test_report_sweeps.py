@@ -3,7 +3,6 @@ as figures and a table; rendered in headless Chromium where it is installed."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 
 import pytest

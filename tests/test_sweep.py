@@ -6,6 +6,7 @@ LoadGen sweep over the paced plumbing engine of known capacity (tests/test_capac
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -94,15 +95,9 @@ def test_concurrency_point_keeps_that_many_in_flight(tmp_path):
 
 
 def _point(user, device):
-    stats = query_stats([query(0.0, 0.01, 1.0 / user, 2)])
-    return SweepPoint("qps", 1.0, stats, None, "", 1) if device is None else SweepPoint(
-        "qps", device, dataclasses_replace(stats, tokens_per_second=device), None, "")
-
-
-def dataclasses_replace(stats, **changes):
-    import dataclasses
-
-    return dataclasses.replace(stats, **changes)
+    """A point whose one user decodes at ``user`` tokens/s while the device makes ``device`` tokens/s."""
+    stats = dataclasses.replace(query_stats([query(0.0, 0.01, 1.0 / user, 2)]), tokens_per_second=device)
+    return SweepPoint("qps", device, stats, None, "")
 
 
 def test_pareto_front_drops_dominated_points():
