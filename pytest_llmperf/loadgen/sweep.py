@@ -82,7 +82,7 @@ def qps_point(run_one: Callable[[RunSettings, Path], object], base: RunSettings,
     summary = run.summary
     loadgen = None
     if summary is not None:
-        loadgen = {"result": "VALID" if summary.valid else "INVALID",
+        loadgen = {"result": "VALID" if summary.valid else "INVALID", "unmet": list(summary.unmet_constraints),
                    "samples_per_second": summary.samples_per_second, "tokens_per_second": summary.tokens_per_second,
                    **{f"{name}_ms": {f"p{p:g}": _ms(summary.percentile(name, p)) for p in (50.0, 90.0, 99.0)}
                       for name in ("ttft", "tpot", "latency")},
@@ -170,6 +170,8 @@ def pareto_front(points: Sequence[SweepPoint]) -> list[SweepPoint]:
 def describe(point: SweepPoint) -> str:
     stats, lat = point.stats, point.stats.latency_ms
     result = f" {point.loadgen['result']}" if point.loadgen and "result" in point.loadgen else ""
+    if point.loadgen and point.loadgen.get("unmet"):
+        result += f" (not satisfied: {', '.join(point.loadgen['unmet'])})"
     return (f"{point.kind} {point.load:g}{result}: {stats.tokens_per_second:.1f} tokens/s, "
             f"{stats.samples_per_second:.2f} samples/s, goodput {stats.goodput:.2f}/s "
             f"({stats.good_queries}/{stats.queries}); TTFT p50/p90/p99 {_triple(lat['ttft'])} ms, "

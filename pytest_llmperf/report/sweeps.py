@@ -39,9 +39,12 @@ def _qps_points(data: dict) -> list[dict]:
 
 
 def curve_plot(label: str, data: dict) -> Plot | None:
-    points = sorted(_qps_points(data), key=lambda p: p["stats"]["tokens_per_second"])
+    # In order of offered load: past capacity completed tokens/s falls back while latency climbs.
+    points = sorted(_qps_points(data), key=lambda p: p["load"])
     if not points:
         return None
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
     figure = _new_figure(9.5, 3.6)
     axes_list = figure.subplots(1, 2, squeeze=False)[0]
     limits = data.get("limits_ms", {})
@@ -63,12 +66,15 @@ def curve_plot(label: str, data: dict) -> Plot | None:
         axes.set_xlabel("completed tokens/s")
         axes.set_ylabel("milliseconds")
         axes.set_yscale("log")
+        axes.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+        axes.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+        axes.yaxis.set_minor_formatter(NullFormatter())
         axes.set_title(f"{name.upper()} against throughput", fontsize=10)
         axes.legend(fontsize=7)
     return Plot(f"Latency against throughput: {label}",
-                "Each point is one LoadGen Server run of the sweep (its target_qps labelled: green VALID, red "
-                "INVALID); TTFT and TPOT at p50 and p99 from the engine's own token times against completed "
-                "tokens/s; the dotted line is the profile's limit.", _encode(figure))
+                "Each point is one LoadGen Server run of the sweep, joined in order of target_qps (labelled: "
+                "green VALID, red INVALID); TTFT and TPOT at p50 and p99 from the engine's own token times "
+                "against completed tokens/s; the dotted line is the profile's limit.", _encode(figure))
 
 
 def pareto_plot(label: str, data: dict) -> Plot | None:
@@ -110,7 +116,9 @@ def sweep_tables(sweeps: list[tuple[str, dict]], esc, table) -> str:
         for point in data["points"]:
             stats, lat = point["stats"], point["stats"]["latency_ms"]
             result = (point.get("loadgen") or {}).get("result", "")
-            cells = [esc(f"{point['load']:g} {'qps' if point['kind'] == 'qps' else 'in flight'}"), esc(result),
+            unmet = (point.get("loadgen") or {}).get("unmet") or []
+            shown = f"{result} (not satisfied: {', '.join(unmet)})" if unmet else result
+            cells = [esc(f"{point['load']:g} {'qps' if point['kind'] == 'qps' else 'in flight'}"), esc(shown),
                      esc(f"{stats['tokens_per_second']:.1f}"), esc(f"{stats['samples_per_second']:.2f}"),
                      esc(f"{stats['goodput']:.2f} ({stats['good_queries']}/{stats['queries']})")]
             cells += [esc("/".join("-" if lat[name].get(p) is None else f"{lat[name][p]:.0f}"
