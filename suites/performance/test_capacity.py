@@ -17,8 +17,12 @@ def test_find_qps(llmperf_engine, llmperf_session, llmperf_check, request):
     from pytest_llmperf.loadgen import run_loadgen
     from pytest_llmperf.loadgen.capacity import find_qps
 
+    from pytest_llmperf.engines import GenerationParams
+
     engine = llmperf_engine
     prompts = [list(p) for p in kit.openorca_dataset(llmperf_session).prompts]
+    # One tiny generate first, so one-time start-up costs stay out of the first probe.
+    engine.generate(prompts[:2], GenerationParams(max_new_tokens=2, min_new_tokens=2))
     metadata = {"model": str(llmperf_session.model.path), "profile": profile.source or profile.name,
                 "test": request.node.nodeid}
 
