@@ -16,6 +16,7 @@ from ..results import now_iso
 from .diff import BaselineSource, Comparison, compare, diff_json, load_baseline, regression_reasons
 from .history import load_history, trends
 from .runs import Run, load_run
+from .sweeps import find_sweeps, sweep_plots
 
 DEFAULT_TOLERANCE = 0.05
 HTML_NAME, MARKDOWN_NAME, JSON_NAME = "report.html", "summary.md", "diff.json"
@@ -60,8 +61,6 @@ def build_report(results: str | os.PathLike, baseline: str | os.PathLike | None 
     source = load_baseline(baseline) if baseline is not None else None
     earlier = load_history(history, exclude=current.path) if history is not None else []
     comparisons = compare(current, source, tolerance)
-    from .sweeps import find_sweeps
-
     return Report(current, source, earlier, Path(history) if history is not None else None, comparisons,
                   regression_reasons(current, comparisons), now_iso(), find_sweeps(results))
 
@@ -72,8 +71,6 @@ def write_report(report: Report, out: str | os.PathLike) -> ReportFiles:
     from .plots import build_plots
 
     out = Path(out)
-    from .sweeps import sweep_plots
-
     plots = build_plots(report.current.metrics, report.comparisons, trends(report.history, report.current))
     plots += sweep_plots(report.sweeps)
     files = ReportFiles(out / HTML_NAME, out / MARKDOWN_NAME, out / JSON_NAME)
