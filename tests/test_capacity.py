@@ -128,3 +128,11 @@ def test_the_sweep_cli_refuses_a_bad_rate_list(capsys):
 
     assert main.main(["sweep", "--qps", "2:1:1"]) == 2
     assert "--qps 2:1:1: is not a list or a range of positive numbers" in capsys.readouterr().err
+
+
+def test_user_conf_line_names_the_interactive_model():
+    from pytest_llmperf.loadgen.capacity import user_conf_line
+
+    profile = load_profile("mlperf-llama2-70b-99")
+    assert user_conf_line(profile, "Server", 12.5) == "llama2-70b.Server.target_qps = 12.5"
+    assert user_conf_line(profile, "Interactive", 3.084) == "llama2-70b-interactive.Server.target_qps = 3.084"
