@@ -99,7 +99,7 @@ def require_capability(engine: Engine, capability: str, needed_by: str) -> None:
     from .engines.capabilities import lacking
 
     required = getattr(engine, "required_capabilities", frozenset())
-    line = lacking(engine.info, capability, needed_by, required)
+    line = lacking(engine.info, capability, needed_by, required, getattr(engine, "settings_table", "[engine.<name>]"))
     if line is None:
         return
     if capability in required:

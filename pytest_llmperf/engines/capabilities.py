@@ -39,7 +39,8 @@ def required(value: object, table: str) -> frozenset[str]:
     return frozenset(names)
 
 
-def lacking(info, capability: str, needed_by: str, required_names: Iterable[str] = ()) -> str | None:
+def lacking(info, capability: str, needed_by: str, required_names: Iterable[str] = (),
+            table: str = "[engine.<name>]") -> str | None:
     """The line for a test (``needed_by``) whose engine lacks ``capability``; None when it has it."""
     if capability not in CAPABILITIES:
         raise ValueError(f"unknown capability {capability!r}; known: {', '.join(CAPABILITIES)}")
@@ -49,5 +50,5 @@ def lacking(info, capability: str, needed_by: str, required_names: Iterable[str]
     line = (f"{needed_by} needs {CAPABILITIES[capability]} ({capability}), which the server behind engine "
             f"{info.engine} ({server}, {info.device_name}) does not provide")
     if capability in set(required_names):
-        return f"{line}; the profile requires it ([engine] {REQUIRE_SETTING})"
-    return f"{line}: skipped, not failed (list it in the profile's [engine] {REQUIRE_SETTING} to fail instead)"
+        return f"{line}; the profile requires it ({table} {REQUIRE_SETTING})"
+    return f"{line}: skipped, not failed (list it in the profile's {table} {REQUIRE_SETTING} to fail instead)"

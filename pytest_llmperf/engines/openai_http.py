@@ -52,6 +52,8 @@ TOKEN_ID_PREFIX = "token_id:"
 class OpenAIEngine(HttpEngine):
     """An OpenAI-compatible completions endpoint behind the engine interface."""
 
+    settings_table = "[engine.openai]"
+
     def __init__(self, options: EngineOptions):
         self.endpoint, self.http, rest = endpoint_settings("openai", options, ENGINE_SETTINGS, "http://127.0.0.1:8000/v1")
         self.completions_url = f"{self.endpoint}/completions"
