@@ -103,6 +103,24 @@ def test_lost_chunks_are_caught_by_the_usage_count(embedded_model, faulty_server
         engine.close()
 
 
+@pytest.mark.parametrize("status, message, rejects", [
+    (400, "prompt is too long", True),
+    (422, "field required", True),
+    (500, "4 validation errors:\n  {'type': 'string_type', 'loc': ('body', 'prompt', 'str')}", True),
+    (500, "the model fell over", False),
+    (503, "overloaded", False),
+    (401, "missing or wrong API key", False),
+    (404, "no such route", False),
+    (429, "slow down", False),
+])
+def test_which_http_errors_are_about_the_request(status, message, rejects):
+    from pytest_llmperf.engines.http_common import HttpStatusError
+
+    error = HttpStatusError("http://host/v1/completions", status, "Reason", message)
+    assert error.rejects_request is rejects
+    assert str(error).startswith(f"http://host/v1/completions: HTTP {status} Reason: ")
+
+
 def test_a_5xx_that_is_not_about_the_request_stays_an_error_at_load(embedded_model, faulty_server):
     with pytest.raises(EngineError, match=rf"^{faulty_server}/probe500/v1/completions: HTTP 500 .*fell over"):
         load_engine("openai", options(embedded_model, f"{faulty_server}/probe500/v1"))

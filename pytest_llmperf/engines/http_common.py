@@ -35,9 +35,10 @@ class HttpStatusError(EngineError):
     @property
     def rejects_request(self) -> bool:
         """True when the server refused the request itself (a parameter it does not take): any 4xx
-        but 401/403 (a key problem), or a 5xx whose message is a request-validation error."""
+        but 401/403 (a key), 404 (a path) and 429 (a rate limit), or a 5xx whose message is a
+        request-validation error."""
         if 400 <= self.status < 500:
-            return self.status not in (401, 403)
+            return self.status not in (401, 403, 404, 429)
         return bool(VALIDATION_MESSAGE.search(self.message))
 
 

@@ -21,6 +21,7 @@ Requests run concurrently on one asyncio loop (``max_concurrency`` at once).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from typing import Any, Sequence
@@ -28,8 +29,6 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..errors import EngineError
-import dataclasses
-
 from . import capabilities
 from .base import EngineOptions, Generation, GenerationParams, ScoredPath, TokenCallback, group_one_token_requests
 from .event_loop import run_all
@@ -88,7 +87,8 @@ class OpenAIEngine(HttpEngine):
                  "prompt_logprobs": prompt_logprobs, "min_tokens": self.vllm_extras, "ignore_eos": self.vllm_extras}
         self.info = dataclasses.replace(info, engine=self.server.engine_name("openai"), server=self.server.label,
                                         capabilities=found,
-                                        versions={**info.versions, self.server.software: self.server.version or "?"})
+                                        versions={**info.versions, **({self.server.software: self.server.version}
+                                                                      if self.server.version else {})})
 
     # -- connection -----------------------------------------------------------
 
