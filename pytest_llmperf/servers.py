@@ -40,9 +40,11 @@ CPU_ARGS = ("--enforce-eager", "--dtype", "float32", "--kv-cache-memory-bytes", 
             "--max-model-len", "2048")
 LLAMA_CPP_MODULE = "llama_cpp.server"
 LLAMA_CPP_INSTALL = 'pip install "llama-cpp-python[server]==0.3.36" (make llama-cpp)'
-#: A context for the longest embedded prompt plus its answer; and no interrupting of a running stream
-#: when the next request arrives (the server's default cuts every concurrent stream after one chunk).
-LLAMA_CPP_ARGS = ("--n_ctx", "4096", "--interrupt_requests", "False")
+#: A context for the longest embedded prompt plus its answer; no interrupting of a running stream when
+#: the next request arrives (the server's default cuts every concurrent stream after one chunk); one
+#: thread for decoding and for prompts: with two, every op ends in a barrier that stalls whenever another
+#: process holds a core (prompts of 56 tokens took 27 s on the shared 2-core machine, 2 tokens/s).
+LLAMA_CPP_ARGS = ("--n_ctx", "4096", "--interrupt_requests", "False", "--n_threads", "1", "--n_threads_batch", "1")
 
 
 @dataclasses.dataclass(frozen=True)

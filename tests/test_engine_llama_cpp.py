@@ -97,3 +97,29 @@ def test_an_interrupting_server_is_named_as_the_cause_with_the_fix(embedded_mode
                 engine.generate(prompts, GenerationParams(max_new_tokens=32, min_new_tokens=32))
         finally:
             engine.close()
+
+
+def test_the_launcher_runs_a_command_against_the_server_and_stops_it(tmp_path):
+    import socket
+    import subprocess
+    import sys
+
+    from pytest_llmperf.errors import EngineUnavailable
+    from pytest_llmperf.servers import llama_cpp_module
+
+    try:
+        llama_cpp_module()
+    except EngineUnavailable as exc:
+        pytest.skip(str(exc))
+    probe = ("import sys, urllib.request; urllib.request.urlopen(sys.argv[1] + '/models', timeout=10); "
+             "open(sys.argv[2], 'w').write(sys.argv[1]); sys.exit(3)")
+    seen = tmp_path / "endpoint.txt"
+    done = subprocess.run([sys.executable, "-m", "pytest_llmperf.servers", "--server", "llama-cpp", "--port", "0",
+                           "--", sys.executable, "-c", probe, "{endpoint}", str(seen)],
+                          capture_output=True, text=True, timeout=180)
+    assert done.returncode == 3, done.stdout + done.stderr  # the command's status
+    endpoint = seen.read_text()
+    assert endpoint.startswith("http://127.0.0.1:") and endpoint.endswith("/v1")
+    port = int(endpoint.rsplit(":", 1)[1].split("/")[0])
+    with pytest.raises(OSError):  # stopped: nothing listens there any more
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()
