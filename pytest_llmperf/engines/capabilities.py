@@ -44,7 +44,7 @@ def lacking(info, capability: str, needed_by: str, required_names: Iterable[str]
     """The line for a test (``needed_by``) whose engine lacks ``capability``; None when it has it."""
     if capability not in CAPABILITIES:
         raise ValueError(f"unknown capability {capability!r}; known: {', '.join(CAPABILITIES)}")
-    if info.capabilities.get(capability, True):
+    if info.capabilities.get(capability) is not False:  # None: accepted, not seen ignored
         return None
     server = info.server or info.engine
     line = (f"{needed_by} needs {CAPABILITIES[capability]} ({capability}), which the server behind engine "

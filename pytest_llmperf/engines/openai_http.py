@@ -83,8 +83,10 @@ class OpenAIEngine(HttpEngine):
         if not self.returns_token_ids:
             notes.append("the server returns no token ids: output text was re-tokenized with the model's tokenizer")
         info = self._info("openai", options, rest, notes)
+        # min_tokens / ignore_eos accepted: None (not seen ignored yet; an answer can show it, check_honoured).
+        accepted = None if self.vllm_extras else False
         found = {"token_prompts": self.token_prompts, "output_token_ids": self.returns_token_ids,
-                 "prompt_logprobs": prompt_logprobs, "min_tokens": self.vllm_extras, "ignore_eos": self.vllm_extras}
+                 "prompt_logprobs": prompt_logprobs, "min_tokens": accepted, "ignore_eos": accepted}
         self.info = dataclasses.replace(info, engine=self.server.engine_name("openai"), server=self.server.label,
                                         capabilities=found,
                                         versions={**info.versions, **({self.server.software: self.server.version}
@@ -286,7 +288,7 @@ class OpenAIEngine(HttpEngine):
             return
         ignored = [name for name, broken in (("ignore_eos", params.ignore_eos),
                                               ("min_tokens", count < params.min_new_tokens)) if broken]
-        if ignored and any(self.info.capabilities.get(name, True) for name in ignored):
+        if ignored and any(self.info.capabilities.get(name) is not False for name in ignored):
             found = {**self.info.capabilities, **{name: False for name in ignored}}
             note = (f"the server accepted but ignored {' and '.join(ignored)}: an answer stopped at EOS after "
                     f"{count} tokens (asked: min {params.min_new_tokens}, max {params.max_new_tokens}"
