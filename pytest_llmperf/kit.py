@@ -8,8 +8,9 @@ gates what they return.  docs/writing-suites.md shows a whole one.
   one run per (engine, scenario, mode) per process; whichever test asks first
   runs LoadGen (its logs go to that test's folder), the others reuse the result.
 * Data: ``openorca_dataset`` (the profile's OpenOrca, loaded once), ``mmlu_predictions``.
-* Engines: ``engine_or_skip`` (the plugin's ``llmperf_engine`` uses it too) and
-  ``engines_or_skip`` for suites that compare several engines.
+* Engines: ``engine_or_skip`` (the plugin's ``llmperf_engine`` uses it too),
+  ``engines_or_skip`` for suites that compare several engines, ``require_capability``
+  for what a server behind an API may lack (skip, or fail where the profile requires it).
 * Recording: ``record_utilization`` (MFU/MBU), ``gate_rouge``, ``gate_mmlu``, ``gate_logits``;
   gates are judged on ``llmperf_check`` when the test returns.
 * ``Limit`` and ``Tolerance`` for the suite's own gates.
@@ -57,7 +58,7 @@ __all__ = [
     "check_validity", "compare_outputs", "device_params", "engine_or_skip", "engines_or_skip",
     "find_accuracy_runs", "find_test06_logs", "gate_logits", "gate_mmlu", "gate_rouge", "loadgen_steps_per_second",
     "logits_baseline_folder", "logits_prompts", "mmlu_predictions", "mmlu_score", "openorca_dataset", "read_accuracy_log",
-    "read_accuracy_run", "record_utilization", "scenario_run", "score_finished_run", "score_rouge",
+    "read_accuracy_run", "record_utilization", "require_capability", "scenario_run", "score_finished_run", "score_rouge",
     "target_or_skip", "tokenizer_of", "write_mmlu_predictions",
 ]
 
@@ -89,6 +90,21 @@ def engine_or_skip(session: LlmperfSession, target: EngineTarget) -> Engine:
         pytest.skip(str(exc))
     except (UsageError, EngineError) as exc:
         pytest.fail(str(exc), pytrace=False)
+
+
+def require_capability(engine: Engine, capability: str, needed_by: str) -> None:
+    """Go on where ``engine`` has ``capability`` (``engines.capabilities``); otherwise skip the test
+    with a line naming the server and the capability, or fail with it where the profile's
+    ``[engine.<name>] require`` lists the capability."""
+    from .engines.capabilities import lacking
+
+    required = getattr(engine, "required_capabilities", frozenset())
+    line = lacking(engine.info, capability, needed_by, required, getattr(engine, "settings_table", "[engine.<name>]"))
+    if line is None:
+        return
+    if capability in required:
+        pytest.fail(line, pytrace=False)
+    pytest.skip(line)
 
 
 def skip_weightless(session: LlmperfSession) -> None:
@@ -307,6 +323,7 @@ def mmlu_predictions(session: LlmperfSession, engine: Engine, mode: str) -> Mmlu
     section, location = profile.mmlu, profile.datasets.mmlu
     if mode not in section.modes:
         pytest.skip(f"profile {profile.name} does not score MMLU by {mode} (mmlu.modes = {section.modes})")
+    require_capability(engine, "prompt_logprobs", f"MMLU ({mode})")
     data = session.shared(("mmlu-data", location, tuple(section.subjects)),
                           lambda: load_mmlu(location).only(section.subjects))
     prompts_key = ("mmlu-prompts", location, section.shots, section.max_length, tuple(section.subjects))
@@ -366,6 +383,7 @@ def gate_logits(check: Checker, session: LlmperfSession, engine: Engine, prompts
     """Under ``--llmperf-update-baselines`` stage the logits of ``prompts`` as the new baseline; else
     compare them with the baseline (``np.allclose`` with the profile's ``[logits] atol, rtol``)."""
     skip_weightless(session)
+    require_capability(engine, "prompt_logprobs", "the logits suite")
     from .metrics import logits
     from .results import git_commit
 

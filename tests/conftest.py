@@ -11,7 +11,7 @@ SUITES = Path(__file__).resolve().parents[1] / "suites"
 
 #: Fixtures that start vLLM or a server: a test using one (directly or as a parameter) is ``slow``.
 SLOW_FIXTURES = frozenset({"vllm_engine", "vllm_server", "openai_engine", "llm_serving_server", "llm_serving_engine",
-                           "faulty_server", "dying_server"})
+                           "faulty_server", "dying_server", "llama_cpp_server", "llama_cpp_engine"})
 #: Modules whose tests on ``hf_engine`` run LoadGen on the real model: ``slow`` too.
 LOADGEN_ON_THE_ENGINE = frozenset({"test_loadgen_runner.py"})
 

@@ -1,8 +1,10 @@
-"""Session fixtures for the engine tests: real engines, a real ``vllm serve``, loopback servers.
+"""Session fixtures for the engine tests: real engines, a real ``vllm serve``, a real llama-cpp-python
+server, loopback servers.
 
 Every fixture here starts something real and always stops it, also when a test
 fails or the run is interrupted.  The vLLM ones skip, naming what is missing,
-where vLLM is not installed.
+where vLLM is not installed; the llama.cpp ones where llama-cpp-python is not
+(``make llama-cpp`` installs it).
 """
 
 from __future__ import annotations
@@ -18,8 +20,8 @@ import pytest
 
 LOOPBACK = Path(__file__).parent / "loopback"
 
-__all__ = ["vllm_engine", "vllm_server", "openai_engine", "llm_serving_server", "llm_serving_engine",
-           "faulty_server", "dying_server"]
+__all__ = ["vllm_engine", "vllm_server", "openai_engine", "llama_cpp_server", "llama_cpp_engine",
+           "llm_serving_server", "llm_serving_engine", "faulty_server", "dying_server", "start_llama_cpp_server"]
 
 
 def _require_vllm() -> None:
@@ -64,6 +66,40 @@ def openai_engine(embedded_model, vllm_server):
 
     engine = load_engine("openai", EngineOptions(str(embedded_model.path), embedded_model.name, "cpu",
                                                  endpoint=vllm_server.base_url))
+    yield engine
+    engine.close()
+
+
+def start_llama_cpp_server(log: Path, extra_args: tuple[str, ...] | None = None):
+    """A llama-cpp-python server of the embedded GGUF (not started yet); skips where it is not installed."""
+    from pytest_llmperf import models
+    from pytest_llmperf.errors import EngineUnavailable
+    from pytest_llmperf.servers import LlamaCppServer, LlamaCppSpec, llama_cpp_module
+
+    try:
+        llama_cpp_module()
+    except EngineUnavailable as exc:
+        pytest.skip(str(exc))
+    spec = LlamaCppSpec(str(models.embedded_gguf()), models.EMBEDDED_NAME, log_path=log)
+    if extra_args is not None:
+        spec = LlamaCppSpec(spec.model_path, spec.served_model_name, extra_args=extra_args, log_path=log)
+    return LlamaCppServer(spec)
+
+
+@pytest.fixture(scope="session")
+def llama_cpp_server(tmp_path_factory):
+    """A real llama-cpp-python server (``python -m llama_cpp.server``) of the embedded GGUF on loopback."""
+    with start_llama_cpp_server(tmp_path_factory.mktemp("llama-cpp") / "server.log") as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def llama_cpp_engine(embedded_model, llama_cpp_server):
+    """The openai engine talking to the real llama-cpp-python server."""
+    from pytest_llmperf.engines import EngineOptions, load_engine
+
+    engine = load_engine("openai", EngineOptions(str(embedded_model.path), embedded_model.name, "cpu",
+                                                 endpoint=llama_cpp_server.base_url))
     yield engine
     engine.close()
 

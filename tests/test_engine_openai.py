@@ -55,6 +55,17 @@ def test_generates_like_the_in_process_vllm_engine(openai_engine, vllm_engine, t
 def test_uses_token_prompts_and_token_ids_of_vllm(openai_engine):
     assert openai_engine.token_prompts and openai_engine.vllm_extras and openai_engine.returns_token_ids
     assert not any("re-tokenized" in note for note in openai_engine.info.notes)
+    found = openai_engine.info.capabilities
+    assert found["token_prompts"] and found["output_token_ids"] and found["prompt_logprobs"]
+    assert found["min_tokens"] is None and found["ignore_eos"] is None  # accepted, never seen ignored
+
+
+def test_vllm_serve_is_named_with_its_version(openai_engine):
+    import vllm
+
+    info = openai_engine.info
+    assert info.engine == "openai-vllm"
+    assert info.server == f"vllm {vllm.__version__}" and info.versions["vllm"] == vllm.__version__
 
 
 def test_streams_a_timestamp_per_token(openai_engine, prompt):
@@ -92,6 +103,70 @@ def test_lost_chunks_are_caught_by_the_usage_count(embedded_model, faulty_server
             engine.generate([prompt], GenerationParams(max_new_tokens=8))
     finally:
         engine.close()
+
+
+@pytest.mark.parametrize("status, message, rejects", [
+    (400, "prompt is too long", True),
+    (422, "field required", True),
+    (500, "4 validation errors:\n  {'type': 'string_type', 'loc': ('body', 'prompt', 'str')}", True),
+    (500, "the model fell over", False),
+    (503, "overloaded", False),
+    (401, "missing or wrong API key", False),
+    (404, "no such route", False),
+    (429, "slow down", False),
+])
+def test_which_http_errors_are_about_the_request(status, message, rejects):
+    from pytest_llmperf.engines.http_common import HttpStatusError
+
+    error = HttpStatusError("http://host/v1/completions", status, "Reason", message)
+    assert error.rejects_request is rejects
+    assert str(error).startswith(f"http://host/v1/completions: HTTP {status} Reason: ")
+
+
+def test_a_5xx_that_is_not_about_the_request_stays_an_error_at_load(embedded_model, faulty_server):
+    with pytest.raises(EngineError, match=rf"^{faulty_server}/probe500/v1/completions: HTTP 500 .*fell over"):
+        load_engine("openai", options(embedded_model, f"{faulty_server}/probe500/v1"))
+
+
+def test_a_5xx_validation_error_gets_the_text_fallback(embedded_model, faulty_server, prompt, tokenizer):
+    engine = load_engine("openai", options(embedded_model, f"{faulty_server}/validation500/v1"))
+    try:
+        assert engine.info.capabilities["token_prompts"] is False
+        assert engine.info.capabilities["output_token_ids"] is False
+        (generation,) = engine.generate([prompt], GenerationParams(max_new_tokens=8))
+        assert tokenizer.decode(generation.token_ids, skip_special_tokens=True) == "Hello world"
+    finally:
+        engine.close()
+
+
+# -- server identity -----------------------------------------------------------------------
+
+def test_a_server_that_does_not_say_is_unidentified_until_named(embedded_model, faulty_server):
+    endpoint = f"{faulty_server}/textonly/v1"
+    engine = load_engine("openai", options(embedded_model, endpoint))
+    try:
+        assert engine.info.engine == "openai-unidentified" and engine.info.server == "unidentified"
+        assert any('set server = "NAME" in [engine.openai]' in note for note in engine.info.notes)
+    finally:
+        engine.close()
+    engine = load_engine("openai", options(embedded_model, endpoint, server="My-Server_2"))
+    try:
+        assert engine.info.engine == "openai-my-server_2"
+        assert not any("did not say" in note for note in engine.info.notes)
+    finally:
+        engine.close()
+
+
+@pytest.mark.parametrize("setting, message", [
+    ({"server": "two words"}, r"\[engine.openai\] server: 'two words' is not a server name"),
+    ({"server": ""}, r"\[engine.openai\] server: '' is not a server name"),
+    ({"require": ["logits"]}, r"\[engine.openai\] require: 'logits' is not a capability; use names among: "
+                              r"token_prompts, output_token_ids"),
+    ({"require": "output_token_ids, min_tokens"}, r"'output_token_ids, min_tokens' is not a capability"),
+])
+def test_bad_identity_and_require_settings_are_usage_errors(embedded_model, faulty_server, setting, message):
+    with pytest.raises(UsageError, match=message):
+        load_engine("openai", options(embedded_model, f"{faulty_server}/textonly/v1", **setting))
 
 
 # -- API key and fallbacks ----------------------------------------------------------------

@@ -141,6 +141,12 @@ class EngineInfo:
     notes: tuple[str, ...] = ()
     threads: int | None = None
     """CPU threads of an in-process engine's math library, where the engine sets them."""
+    server: str | None = None
+    """The software (and version) behind an HTTP engine, e.g. ``vllm 0.32.0`` (``engines.server_identity``)."""
+    capabilities: dict[str, bool | None] = dataclasses.field(default_factory=dict)
+    """What a server can do, as probed (``engines.capabilities``): name -> available (True), lacking
+    (False) or accepted but not confirmed (None: a parameter no answer has shown ignored yet); a name
+    not listed is available (in-process engines can do everything)."""
 
 
 @runtime_checkable

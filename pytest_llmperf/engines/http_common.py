@@ -13,11 +13,33 @@ import contextlib
 import dataclasses
 import json
 import os
+import re
 from typing import Any, AsyncIterator
 
 from ..errors import EngineError, UsageError
 
 API_KEY_VARIABLES = ("LLMPERF_API_KEY", "OPENAI_API_KEY")
+#: How a server that answers a request it cannot parse with a 5xx says so (llama-cpp-python's
+#: server: HTTP 500 carrying pydantic's "validation error"); such an answer is about the request.
+VALIDATION_MESSAGE = re.compile(r"validation error|validationerror|invalid request|invalid_request|unprocessable",
+                                re.IGNORECASE)
+
+
+class HttpStatusError(EngineError):
+    """An HTTP error answer; ``status`` and the server's ``message`` kept for the caller to judge."""
+
+    def __init__(self, url: str, status: int, reason: str, message: str):
+        self.url, self.status, self.message = url, status, message
+        super().__init__(f"{url}: HTTP {status} {reason}: {message}")
+
+    @property
+    def rejects_request(self) -> bool:
+        """True when the server refused the request itself (a parameter it does not take): any 4xx
+        but 401/403 (a key), 404 (a path) and 429 (a rate limit), or a 5xx whose message is a
+        request-validation error."""
+        if 400 <= self.status < 500:
+            return self.status not in (401, 403, 404, 429)
+        return bool(VALIDATION_MESSAGE.search(self.message))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -130,10 +152,11 @@ class HttpClient:
         if response.status < 400:
             return
         body = await response.text(errors="replace")
-        raise EngineError(f"{url}: HTTP {response.status} {response.reason}: {server_message(body)}")
+        raise HttpStatusError(url, response.status, str(response.reason), server_message(body))
 
     async def get_json(self, path: str) -> Any:
-        url = self.url(path)
+        """GET ``path`` under the base URL (or a whole URL) and decode the JSON answer."""
+        url = path if path.startswith(("http://", "https://")) else self.url(path)
         async with self.slots, self._errors(url):
             async with self.session.get(url) as response:
                 await self._raise_for_status(url, response)

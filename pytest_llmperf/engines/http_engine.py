@@ -47,7 +47,9 @@ class HttpEngine:
             engine=engine,
             model=options.model_name,
             device=options.device,
-            device_name=f"server at {urlparse(self.endpoint).netloc}",
+            # The host, not the port: a port says nothing of the hardware, and a server started on a
+            # free port gets a new one each run (the name is part of performance baselines' workload).
+            device_name=f"server at {urlparse(self.endpoint).hostname}",
             dtype=str(rest.get("dtype", "server")),
             versions={"aiohttp": aiohttp.__version__},
             notes=tuple(notes),

@@ -1,11 +1,18 @@
 """The OpenAI-compatible HTTP engine: ``POST {endpoint}/completions`` with streaming.
 
-Works against ``vllm serve``, SGLang, TGI, MindIE or llama.cpp's server.  What
-the server supports is probed once at load: token-id prompts (else prompts are
-detokenized), vLLM's extra parameters (``min_tokens``, ``ignore_eos``,
-``return_token_ids``).  Output token ids come from the server where it returns
-them; otherwise the text is re-tokenized with the model's tokenizer, and
-``EngineInfo.notes`` says so.
+Run here against ``vllm serve`` and llama-cpp-python's server
+(``python -m llama_cpp.server``); other OpenAI-compatible servers speak the same
+API but were not run.  At load the engine names the server (``server_identity``:
+part of its key in results.json and baselines) and probes, with tiny requests,
+what it takes: token-id prompts (else prompts are detokenized), vLLM's extra
+parameters (``min_tokens``, ``ignore_eos``, ``return_token_ids``), prompt
+log-probabilities by token id.  A server that rejects a parameter (any 4xx but a
+key or path problem, or a 5xx whose message is a request-validation error) gets the
+next fallback; any other failure stays an error naming the endpoint.  What it
+lacks goes into ``EngineInfo.capabilities`` (and, for a parameter a server accepts
+but ignores, is found from its output); tests that need it skip
+(``capabilities``).  Output token ids come from the server where it returns them;
+otherwise the text is re-tokenized with the model's tokenizer.
 
 Timing: a request starts when it is sent; each token is stamped when the chunk
 carrying it arrives, so the first chunk that carries text gives the TTFT.
@@ -14,6 +21,7 @@ Requests run concurrently on one asyncio loop (``max_concurrency`` at once).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from typing import Any, Sequence
@@ -21,16 +29,20 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..errors import EngineError
+from . import capabilities
 from .base import EngineOptions, Generation, GenerationParams, ScoredPath, TokenCallback, group_one_token_requests
 from .event_loop import run_all
-from .http_common import decode_json, endpoint_settings, server_message, sse_events
+from .http_common import HttpStatusError, decode_json, endpoint_settings, server_message, sse_events
 from .http_engine import Collected, HttpEngine
 from .model_files import eos_token_ids, load_tokenizer, vocab_size
+from .server_identity import identify
 
 ENGINE_SETTINGS = {
     "model": "served model name (default: the one /models lists)",
     "dtype": "precision the server runs, for baseline keys (default: server)",
     "top_k": "log-probabilities asked per position by score_path (default 20)",
+    "server": "name of the server software, for the engine's key where the server does not say (e.g. llama-cpp-python)",
+    "require": "capabilities whose absence fails the tests that need them instead of skipping them",
 }
 VLLM_EXTRAS = ("min_tokens", "ignore_eos", "return_token_ids")
 TOKEN_ID_PREFIX = "token_id:"
@@ -39,6 +51,8 @@ TOKEN_ID_PREFIX = "token_id:"
 class OpenAIEngine(HttpEngine):
     """An OpenAI-compatible completions endpoint behind the engine interface."""
 
+    settings_table = "[engine.openai]"
+
     def __init__(self, options: EngineOptions):
         self.endpoint, self.http, rest = endpoint_settings("openai", options, ENGINE_SETTINGS, "http://127.0.0.1:8000/v1")
         self.completions_url = f"{self.endpoint}/completions"
@@ -46,26 +60,41 @@ class OpenAIEngine(HttpEngine):
         self.eos_token_ids = eos_token_ids(options.model_path, self.tokenizer)
         self.vocab_size = vocab_size(options.model_path, self.tokenizer)
         self.top_k = int(rest.get("top_k", 20))
+        self.required_capabilities = capabilities.required(rest.get(capabilities.REQUIRE_SETTING), "[engine.openai]")
         try:
             self._connect("llmperf-openai-loop")
-            self.model = str(rest.get("model") or self._loop.run(self._served_model(options)))
+            listing = self._loop.run(self._client.get_json("models"))
+            self.model = str(rest.get("model") or self._served_model(listing, options))
+            self.server = self._loop.run(identify(self._client, self.endpoint, listing, rest.get("server")))
             self.token_prompts, self.vllm_extras, self.returns_token_ids = self._loop.run(self._probe())
+            prompt_logprobs = self._loop.run(self._probe_prompt_logprobs())
         except BaseException:
             self.close()
             raise
-        notes = [f"endpoint {self.endpoint}", f"served model {self.model}"]
+        notes = [f"endpoint {self.endpoint}", f"served model {self.model}",
+                 f"server {self.server.label} (from {self.server.source})"]
+        if self.server.software == "unidentified":
+            notes.append("the server did not say what it is: set server = \"NAME\" in [engine.openai] so its "
+                         "baselines are kept apart from other servers'")
         if not self.token_prompts:
             notes.append("the server refused token-id prompts: prompts were sent as detokenized text")
         if not self.vllm_extras:
             notes.append("the server refused min_tokens/ignore_eos: outputs may stop earlier than asked")
         if not self.returns_token_ids:
             notes.append("the server returns no token ids: output text was re-tokenized with the model's tokenizer")
-        self.info = self._info("openai", options, rest, notes)
+        info = self._info("openai", options, rest, notes)
+        # min_tokens / ignore_eos accepted: None (not seen ignored yet; an answer can show it, check_honoured).
+        accepted = None if self.vllm_extras else False
+        found = {"token_prompts": self.token_prompts, "output_token_ids": self.returns_token_ids,
+                 "prompt_logprobs": prompt_logprobs, "min_tokens": accepted, "ignore_eos": accepted}
+        self.info = dataclasses.replace(info, engine=self.server.engine_name("openai"), server=self.server.label,
+                                        capabilities=found,
+                                        versions={**info.versions, **({self.server.software: self.server.version}
+                                                                      if self.server.version else {})})
 
     # -- connection -----------------------------------------------------------
 
-    async def _served_model(self, options: EngineOptions) -> str:
-        listing = await self._client.get_json("models")
+    def _served_model(self, listing: Any, options: EngineOptions) -> str:
         ids = [str(m.get("id")) for m in (listing.get("data") or []) if isinstance(m, dict)] if isinstance(listing, dict) else []
         if len(ids) == 1:
             return ids[0]
@@ -75,22 +104,40 @@ class OpenAIEngine(HttpEngine):
         raise EngineError(f"{self.endpoint}/models: serves {ids or 'no model'}; cannot tell which to test. "
                           "Set model = \"NAME\" in the profile's [engine.openai] table")
 
+    def _probe_prompt(self) -> list[int]:
+        return self.tokenizer("Hello", add_special_tokens=False)["input_ids"] or [0]
+
     async def _probe(self) -> tuple[bool, bool, bool]:
         """(token-id prompts accepted, vLLM extras accepted, token ids returned), from tiny requests."""
-        prompt = self.tokenizer("Hello", add_special_tokens=False)["input_ids"] or [0]
         first_error = None
-        for tokens, extras in ((True, True), (False, True), (False, False)):
-            body = self._body(prompt, max_tokens=1, tokens=tokens, extras=extras)
+        for tokens, extras in ((True, True), (True, False), (False, True), (False, False)):
+            body = self._body(self._probe_prompt(), max_tokens=1, tokens=tokens, extras=extras)
             try:
                 answer = await self._client.post_json("completions", body)
-            except EngineError as exc:
-                if " HTTP 4" not in str(exc):
-                    raise  # refused connection, 5xx, timeout: not a matter of parameters
+            except HttpStatusError as exc:
+                if not exc.rejects_request:
+                    raise  # a key problem, a 5xx that is not about the request: not a matter of parameters
                 first_error = first_error or exc
                 continue
             choice = (answer.get("choices") or [{}])[0] if isinstance(answer, dict) else {}
             return tokens, extras, extras and isinstance(choice.get("token_ids"), list)
-        raise first_error  # type: ignore[misc]
+        raise EngineError(f"{first_error}; the server refused every form of request tried "
+                          "(token-id and text prompts, with and without min_tokens/ignore_eos/return_token_ids)")
+
+    async def _probe_prompt_logprobs(self) -> bool:
+        """True when the server echoes prompt log-probabilities keyed by token id (score_path needs them)."""
+        sequence = self._probe_prompt() * 2
+        try:
+            await self._echo_logprobs(sequence, 1)
+        except HttpStatusError as exc:
+            if exc.rejects_request:
+                return False
+            raise
+        except EngineError as exc:
+            if "prompt log-probabilities" in str(exc) or "re-tokenized" in str(exc):
+                return False
+            raise
+        return True
 
     def _body(self, prompt: Sequence[int], *, max_tokens: int, tokens: bool | None = None,
               extras: bool | None = None, **fields: Any) -> dict[str, Any]:
@@ -140,9 +187,9 @@ class OpenAIEngine(HttpEngine):
         body.pop("return_token_ids", None)
         try:
             answer = await self._client.post_json("completions", body)
-        except EngineError as exc:
-            if " HTTP 4" in str(exc):
-                raise EngineError(f"{unsupported} (server said: {str(exc).split(': ', 1)[-1]})") from None
+        except HttpStatusError as exc:
+            if exc.rejects_request:
+                raise EngineError(f"{unsupported} (server said: HTTP {exc.status}: {exc.message})") from None
             raise
         try:
             logprobs = answer["choices"][0]["logprobs"]
@@ -225,13 +272,29 @@ class OpenAIEngine(HttpEngine):
             logprobs = answer["choices"][0]["logprobs"]
             greedy = _token_id(logprobs["tokens"][0])
             top = {_token_id(k): float(v) for k, v in logprobs["top_logprobs"][0].items()}
-        except EngineError as exc:
-            if " HTTP 4" in str(exc):
+        except HttpStatusError as exc:
+            if exc.rejects_request:
                 return None
             raise
         except (KeyError, IndexError, TypeError, ValueError, AttributeError):
             return None
         return greedy, top
+
+    def check_honoured(self, params: GenerationParams, finish_reason: str, count: int) -> None:
+        # count: tokens before the EOS.
+        """A server that took min_tokens/ignore_eos but stopped at EOS before them ignores them:
+        recorded as a capability it lacks (found from its output; the answer itself stands)."""
+        if finish_reason != "stop" or not self.vllm_extras:
+            return
+        ignored = [name for name, broken in (("ignore_eos", params.ignore_eos),
+                                              ("min_tokens", count < params.min_new_tokens)) if broken]
+        if ignored and any(self.info.capabilities.get(name) is not False for name in ignored):
+            found = {**self.info.capabilities, **{name: False for name in ignored}}
+            note = (f"the server accepted but ignored {' and '.join(ignored)}: an answer stopped at EOS after "
+                    f"{count} tokens (asked: min {params.min_new_tokens}, max {params.max_new_tokens}"
+                    f"{', ignore_eos' if params.ignore_eos else ''})")
+            self.info = dataclasses.replace(self.info, capabilities=found, notes=(*self.info.notes, note))
+
 
 def _token_id(text: str) -> int:
     if not isinstance(text, str) or not text.startswith(TOKEN_ID_PREFIX):
@@ -271,12 +334,17 @@ class _Stream(Collected):
         count = len(self.token_ids) or len(self.pieces)
         if not self.done or self.finish_reason is None:
             missing = "[DONE]" if not self.done else "a finish_reason"
+            cause = self.engine.server.stream_cut_cause()
+            why = f"likely cause: {cause}" if cause else "did the server crash? see its log"
             raise EngineError(f"{self.url}: the stream ended without {missing} after {count} chunks of output "
-                              f"(truncated, request {self.index}); did the server crash? see its log")
-        eos = self.engine.eos_token_ids
-        if self.text_mode:
+                              f"(truncated, request {self.index}); {why}")
+        eos, text_mode = self.engine.eos_token_ids, self.text_mode
+        if text_mode:
             # Re-tokenized text: the server's own count is recorded beside ours, not compared with it.
             self.settle_text(self.finish_reason == "stop" and not params.ignore_eos, min(eos))
+        before_eos = len(self.token_ids) - int(bool(self.token_ids) and self.token_ids[-1] in eos)
+        self.engine.check_honoured(params, self.finish_reason, before_eos)
+        if text_mode:
             return self.generation(start, params, eos, server_token_count=self.usage_tokens)
         if self.usage_tokens is not None and self.engine.returns_token_ids and self.usage_tokens != len(self.token_ids):
             raise EngineError(f"{self.url}: the stream carried {len(self.token_ids)} tokens but its usage says "

@@ -8,6 +8,7 @@ engines' probes at load) are answered well, except under ``http500`` and
 
   http500     every request: HTTP 500 with an OpenAI-style error message
   http400     every generation request: HTTP 400 with an error message
+  probe500    every generation request: HTTP 500 that is not about the request (the probe must not fall back)
   stream500   streams: HTTP 500
   slow        streams: nothing for 30 s (longer than the client's read timeout)
   truncated   streams: two tokens, then a clean end without [DONE] / finish
@@ -19,6 +20,8 @@ Two more behave well, to test what the engines adapt to:
 
   needkey     HTTP 401 unless ``Authorization: Bearer sk-loopback-key``; then three tokens
   textonly    (OpenAI) refuses token-id prompts and vLLM's extra fields; streams text only
+  validation500  (OpenAI) refuses token-id prompts with HTTP 500 carrying a request-validation error
+              (as llama-cpp-python's server does), takes text prompts and ignores extra fields
 """
 
 from __future__ import annotations
@@ -30,8 +33,10 @@ import sys
 
 from aiohttp import web
 
-FAULTS = ("http500", "http400", "stream500", "slow", "truncated", "malformed", "lostchunks", "dies",
-          "needkey", "textonly")
+FAULTS = ("http500", "http400", "probe500", "stream500", "slow", "truncated", "malformed", "lostchunks", "dies",
+          "needkey", "textonly", "validation500")
+VALIDATION = {"error": {"message": "1 validation error for CreateCompletionRequest\nprompt\n  Input should be a valid "
+                                   "string", "type": "internal_server_error"}}
 API_KEY = "sk-loopback-key"
 ERROR = {"error": {"message": "the model fell over", "type": "InternalServerError", "code": 500}}
 
@@ -61,6 +66,8 @@ async def _common(request, fault: str, stream: bool):
         return web.json_response({"error": {"message": "missing or wrong API key"}}, status=401)
     if fault == "http400":
         return web.json_response({"error": {"message": "prompt is too long for this model"}}, status=400)
+    if fault == "probe500":
+        return web.json_response(ERROR, status=500)
     if not stream:
         return None
     if fault == "stream500":
@@ -78,8 +85,8 @@ async def completions(request):
     early = await _common(request, fault, stream)
     if early is not None:
         return early
-    if fault == "textonly":
-        return await _text_only(request, body)
+    if fault in ("textonly", "validation500"):
+        return await _text_only(request, body, strict=fault == "textonly")
     if not stream:
         return web.json_response({"choices": [{"index": 0, "text": "!", "token_ids": [0], "finish_reason": "length"}]})
     response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
@@ -104,9 +111,11 @@ async def completions(request):
     return response
 
 
-async def _text_only(request, body):
-    """A strict OpenAI-style server: text prompts only, no vLLM fields, text-only chunks."""
-    if not isinstance(body.get("prompt"), str) or "return_token_ids" in body or "min_tokens" in body:
+async def _text_only(request, body, strict: bool):
+    """A strict OpenAI-style server: text prompts only, no vLLM fields (``strict``), text-only chunks."""
+    if not strict and not isinstance(body.get("prompt"), str):
+        return web.json_response(VALIDATION, status=500)
+    if strict and (not isinstance(body.get("prompt"), str) or "return_token_ids" in body or "min_tokens" in body):
         return web.json_response({"error": {"message": "prompt must be a string; unknown fields"}}, status=400)
     if not body.get("stream"):
         return web.json_response({"choices": [{"index": 0, "text": "!", "finish_reason": "length"}]})
