@@ -29,7 +29,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..errors import DeviceUnavailable, EngineError, UsageError
+from ..errors import DeviceUnavailable, EngineAborted, EngineError, UsageError
 from .base import (EngineInfo, EngineOptions, Generation, GenerationParams, ScoredPath, TokenCallback,
                    group_one_token_requests)
 from .event_loop import LoopThread, generate_each, run_all
@@ -117,6 +117,7 @@ class VllmEngine:
         self.arguments = engine_arguments(options)
         self._ids = itertools.count()
         self._steps: list[int] | None = None  # [engine steps with outputs], when the counter is installed
+        self._aborted = False
         self._loop = LoopThread("llmperf-vllm-loop")
         try:
             self._llm = self._loop.run(self._start())
@@ -189,12 +190,16 @@ class VllmEngine:
         on_finish=None,
     ) -> list[Generation]:
         """Greedy generation; the callbacks are called from the engine's loop thread."""
+        self._refuse_if_aborted()
         sampling = self._generation_sampling(params)
         return self._loop.run(generate_each(self._generate_one, prompts, sampling, on_token, on_finish))
 
     def submit(self, tag: int, prompt: Sequence[int], params: GenerationParams,
                on_token: TokenCallback | None, on_done) -> None:
         """One request, started now; ``on_done(tag, generation or exception)`` when it ends."""
+        if self._aborted:
+            on_done(tag, EngineAborted("vllm engine: aborted (the session was interrupted)"))
+            return
         self._loop.submit(self._generate_one(tag, prompt, self._generation_sampling(params), on_token), tag, on_done)
 
     async def _generate_one(self, index: int, prompt: Sequence[int], sampling, on_token) -> Generation:
@@ -228,6 +233,16 @@ class VllmEngine:
             engine_ttft=engine_ttft,
             engine_tpot=engine_tpot,
         )
+
+    def abort(self) -> None:
+        """Stop now (the session was interrupted): every running request is cancelled, which makes
+        ``AsyncLLM.generate`` abort it in the engine core; new work is refused."""
+        self._aborted = True
+        self._loop.cancel_requests()
+
+    def _refuse_if_aborted(self) -> None:
+        if self._aborted:
+            raise EngineAborted("vllm engine: aborted (the session was interrupted)")
 
     # -- scoring ------------------------------------------------------------
 
