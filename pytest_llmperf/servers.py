@@ -4,9 +4,10 @@
         ... server.base_url ...   # http://127.0.0.1:PORT/v1
 
 The server runs in a process group of its own, its output goes to a log file,
-and it is always stopped: on leaving the ``with`` block (also on an error or
-Ctrl-C), at interpreter exit, and, on Linux, when the process that started it
-dies.  ``python -m pytest_llmperf.servers [MODEL]`` starts one and prints its URL.
+and it is always stopped, with every process it started
+(``process_tree.stop_process_tree``, which any fixture that starts a server can
+call): on leaving the ``with`` block (also on an error or Ctrl-C), at
+interpreter exit, and, on Linux, when the process that started it dies.  ``python -m pytest_llmperf.servers [MODEL]`` starts one and prints its URL.
 """
 
 from __future__ import annotations
@@ -153,18 +154,15 @@ class VllmServer:
         return self.process is not None and self.process.poll() is None
 
     def stop(self, grace: float = 20.0) -> None:
-        """SIGTERM the server's process group, then SIGKILL what is left after ``grace`` seconds."""
+        """Stop the server's whole process tree (``process_tree.stop_process_tree``): SIGTERM, then SIGKILL
+        after ``grace`` seconds, or after ``interrupts.STOP_GRACE_S`` once the session was interrupted."""
+        from . import interrupts, process_tree
+
         process, self.process = self.process, None
         if process is None:
             return
         atexit.unregister(self.stop)
-        if process.poll() is None:
-            _signal_group(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=grace)
-            except subprocess.TimeoutExpired:
-                pass
-        _signal_group(process.pid, signal.SIGKILL)  # workers the server left behind
+        process_tree.stop_process_tree(process.pid, interrupts.STOP_GRACE_S if interrupts.requested() else grace)
         try:
             process.wait(timeout=10)
         except subprocess.TimeoutExpired:
@@ -175,13 +173,6 @@ class VllmServer:
 
     def __exit__(self, *exc) -> None:
         self.stop()
-
-
-def _signal_group(pid: int, sig: int) -> None:
-    try:
-        os.killpg(pid, sig)  # the server called setsid: its pid is its group id
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -87,7 +87,9 @@ class Session:
         except subprocess.TimeoutExpired:
             self.kill()
             pytest.fail(f"the session did not end within {bound:g} s of the signal:\n{self.output()[-3000:]}")
-        return code, time.monotonic() - since
+        seconds = time.monotonic() - since
+        print(f"session ended {seconds:.1f} s after the signal, status {code}")
+        return code, seconds
 
     def results(self) -> dict:
         return json.loads((self.out / "results.json").read_text())
@@ -225,7 +227,45 @@ def test_sigterm_mid_accuracy_run_on_vllm(tmp_path):
         assert engine_core, "vLLM started no process of its own"
         code, seconds = session.ended_within(session.send(signal.SIGTERM), EXIT_BOUND_S)
         assert_interrupted(session, code, "SIGTERM", "test_openorca_rouge")
-        cut_run(session, "test_openorca_rouge")
+        record = cut_run(session, "test_openorca_rouge")
+        # Offline: once every sample is completed (cancelled) LoadGen returns; aborted requests are no engine error.
+        assert record["interrupted"]["loadgen_returned"] is True and record["stats"]["engine_error"] is None, record
     finally:
         if session.process.poll() is None:
             session.kill()
+
+
+@pytest.mark.slow
+def test_transformers_abort_ends_generate_between_decode_steps(embedded_model):
+    """``abort`` (what a cut LoadGen run calls) ends a long generate within a few steps; later calls
+    are refused.  A fresh engine: an aborted one stays aborted, so the shared ``hf_engine`` is not used."""
+    import threading
+
+    from pytest_llmperf.engines import EngineOptions, GenerationParams, load_engine
+    from pytest_llmperf.errors import EngineAborted
+
+    engine = load_engine("transformers", EngineOptions(str(embedded_model.path), embedded_model.name, "cpu"))
+    try:
+        tokens, outcome = [], []
+        params = GenerationParams(max_new_tokens=2000, ignore_eos=True)  # minutes at CPU speed
+
+        def generate():
+            try:
+                engine.generate([[1, 2, 3]], params, on_token=lambda i, token, t: tokens.append(token))
+            except EngineAborted as exc:
+                outcome.append(exc)
+
+        worker = threading.Thread(target=generate)
+        worker.start()
+        deadline = time.monotonic() + 60
+        while len(tokens) < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(tokens) >= 3, "generate produced no tokens"
+        engine.abort()
+        worker.join(timeout=10)
+        assert not worker.is_alive(), "generate went on after abort"
+        assert outcome and len(tokens) < 2000
+        with pytest.raises(EngineAborted, match="interrupted"):
+            engine.generate([[1, 2, 3]], GenerationParams(max_new_tokens=4))
+    finally:
+        engine.close()

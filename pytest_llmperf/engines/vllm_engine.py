@@ -48,6 +48,8 @@ MAX_TOKEN_IDS = 128
 """vLLM's limit on ``logprob_token_ids`` (the token ids one request may ask log-probs of)."""
 #: On CPU, inductor compilation costs minutes at start-up and measured no faster decode.
 CPU_DEFAULTS = {"enforce_eager": True}
+INTERRUPTED_SHUTDOWN_S = 1.0
+"""Seconds vLLM's engine core gets to exit on its own when the session was interrupted."""
 VLLM_DEVICES = {"cpu": "cpu", "cuda": "cuda", "rocm": "rocm", "npu": "ascend"}
 
 
@@ -360,10 +362,38 @@ class VllmEngine:
                     await asyncio.wait([handler])
 
             try:
+                _log_to_stderr_if_closed()
                 self._loop.run(stop_output_handler(), timeout=30)
-                llm.shutdown()
+                _shutdown(llm)
             finally:
                 self._loop.stop()
+
+
+def _shutdown(llm) -> None:
+    """``AsyncLLM.shutdown``; after an interrupt the engine core gets ``INTERRUPTED_SHUTDOWN_S`` to exit
+    before vLLM kills it (its default wait is 5 s, and CI kills the whole job soon after cancelling it)."""
+    from .. import interrupts
+
+    if not interrupts.requested():
+        llm.shutdown()
+        return
+    try:
+        llm.shutdown(timeout=INTERRUPTED_SHUTDOWN_S)
+    except TypeError:  # a vLLM whose shutdown takes no timeout
+        llm.shutdown()
+
+
+def _log_to_stderr_if_closed() -> None:
+    """vLLM's log handlers write to the stream they found at import, which can be pytest's capture
+    file; after a Ctrl-C pytest closes that before the engine is shut down, and every shutdown
+    message would print a logging error instead."""
+    import logging
+    import sys
+
+    for handler in logging.getLogger("vllm").handlers:
+        if isinstance(handler, logging.StreamHandler) and getattr(handler.stream, "closed", False):
+            with handler.lock:  # not setStream: it flushes the closed stream first
+                handler.stream = sys.stderr
 
 
 def _engine_timings(metrics, tokens: int) -> tuple[float | None, float | None]:
