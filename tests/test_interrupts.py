@@ -166,6 +166,15 @@ def test_sigint_mid_server_run_stops_the_session_and_keeps_earlier_metrics(plumb
     # A Server schedule of 2 minutes does not end because its queries were cancelled: left behind.
     assert record["interrupted"]["loadgen_returned"] is False
     assert record["interrupted"]["signal"] == "SIGINT" and record["stats"]["samples"] >= 1, record
+    # llmperf report shows the status and fails the run (it is not a whole run), naming the signal.
+    from pytest_llmperf.cli.main import main
+
+    report = session.out.parent / "report"
+    assert main(["report", str(session.out), "--out", str(report)]) == 1
+    reasons = json.loads((report / "diff.json").read_text())["reasons"]
+    assert reasons[0].startswith("run interrupted by SIGINT at ") and "test_cut" in reasons[0], reasons
+    assert (report / "summary.md").read_text().startswith("## llmperf report: INTERRUPTED")
+    assert "interrupted by SIGINT" in (report / "report.html").read_text()
 
 
 def test_sigterm_mid_offline_run_cancels_the_batch_and_loadgen_returns(plumbing_session):

@@ -22,6 +22,11 @@ The folder then holds LoadGen's ``mlperf_log_summary.txt``,
 version, what the SUT saw).  If the engine raises, every issued query is still
 completed so LoadGen can finish, run.json records the error, and
 ``EngineError`` is raised with the engine's message.
+
+``StartTest`` runs on a thread of its own so that Ctrl-C and SIGTERM reach the
+main thread at once; a run cut by one is marked in its folder (``run.json``
+``status: interrupted``, ``INTERRUPTED.txt``) and the ``KeyboardInterrupt`` goes
+on (docs/loadgen.md, "Ctrl-C and CI cancellation").
 """
 
 from __future__ import annotations

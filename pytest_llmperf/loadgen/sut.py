@@ -22,7 +22,8 @@ n_tokens)``: its generated token ids as int32 (EOS at most once, no padding)
 and ``n_tokens`` equal to their number.  If the engine raises (or a request
 fails), every issued sample not yet completed, and every later one, is
 completed with an empty response, so LoadGen finishes its run; the runner
-then reports the engine's message.
+then reports the engine's message.  ``cancel`` (a run cut by Ctrl-C or SIGTERM)
+does the same for every sample at once, counted as ``stats.cancelled``.
 """
 
 from __future__ import annotations
