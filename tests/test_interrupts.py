@@ -126,7 +126,9 @@ def plumbing_session(tmp_path):
 
     def start(case: str) -> Session:
         shutil.copy(HELPERS / "plumbing_suite.py", tmp_path / "test_plumbing_suite.py")
-        session = Session(tmp_path, ["test_plumbing_suite.py"], tmp_path, {"CUT_CASE": case})
+        # Recording baselines: the first test stages one, which an interrupted run must not write.
+        session = Session(tmp_path, ["test_plumbing_suite.py", "--llmperf-update-baselines",
+                                     "--llmperf-baselines", str(tmp_path / "baselines")], tmp_path, {"CUT_CASE": case})
         sessions.append(session)
         return session
 
@@ -147,6 +149,8 @@ def assert_interrupted(session: Session, code: int, signal_name: str, test: str,
     assert run["status"] == "interrupted", run
     assert run["interrupted"]["signal"] == signal_name and test in (run["interrupted"]["test"] or ""), run
     assert not session.left_behind(), f"left behind: {session.left_behind()}"
+    written = [p for p in (session.out.parent / "baselines").rglob("*") if p.is_file()]
+    assert not written, f"baselines written from an interrupted run: {written}"
     return results
 
 
@@ -166,7 +170,7 @@ def test_sigint_mid_server_run_stops_the_session_and_keeps_earlier_metrics(plumb
     time.sleep(1.0)  # some queries issued and answered
     code, seconds = session.ended_within(session.send(signal.SIGINT), EXIT_BOUND_S)
     results = assert_interrupted(session, code, "SIGINT", "test_cut")
-    assert [m["name"] for m in results["metrics"]] == ["plumbing.measured_first"]
+    assert [m["name"] for m in results["metrics"]] == ["plumbing.measured_first", "plumbing.staged"]
     outcomes = {t["nodeid"].split("::")[-1]: t["outcome"] for t in results["tests"]}
     assert outcomes == {"test_measured_first": "passed", "test_cut": "interrupted"}, outcomes
     record = cut_run(session, "test_cut")

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from plumbing import PacedEngine, PacedStaticEngine
 
-from pytest_llmperf.gating.baselines import BaselineKey
+from pytest_llmperf.gating.baselines import BaselineKey, Tolerance
 from pytest_llmperf.gating.rounds import RoundMeasurer, RoundMetric, RoundSettings, gate_rounds
 from pytest_llmperf.loadgen import run_loadgen, run_settings
 
@@ -26,6 +26,8 @@ def under_way(name: str) -> None:
 
 def test_measured_first(llmperf_check):
     llmperf_check.info("plumbing.measured_first", 1.5, "s", False)
+    # Staged under --llmperf-update-baselines; an interrupted run must never write it.
+    llmperf_check.against_baseline("plumbing.staged", 2.0, "s", False, Tolerance(relative=0.5), key=KEY)
 
 
 @pytest.fixture
