@@ -76,9 +76,12 @@ def pytest_sessionstart(session):
 @pytest.hookimpl(trylast=True)
 def pytest_unconfigure(config):
     session = config.stash.get(SESSION_KEY, None)
-    if session is not None:
-        session.close()
-    interrupts.end_session()  # after an interrupt: no descendant left; may end the process here
+    try:
+        if session is not None:
+            session.close()
+    except KeyboardInterrupt:  # Ctrl-C while the engines shut down: go on stopping what is left
+        pass
+    interrupts.end_session()  # after an interrupt: stop every descendant, then end the process here
     interrupts.uninstall()
 
 
