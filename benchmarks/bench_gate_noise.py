@@ -71,8 +71,11 @@ def run_suite(engine: str, out: Path, env: dict[str, str]) -> dict:
         metrics = []
     verdicts = {m["name"]: m["verdict"] for m in metrics if m["name"] in GATED}
     changes = {m["name"]: m.get("extra", {}).get("change") for m in metrics if m["name"] in GATED}
-    return {"exit": done.returncode, "seconds": seconds, "verdicts": verdicts, "changes": changes,
-            "tail": done.stdout[-1500:]}
+    bases = {m["name"]: m.get("extra", {}).get("basis", "") for m in metrics if m["name"] in GATED}
+    contention = [c for m in metrics if m["name"] in GATED
+                  for c in m.get("extra", {}).get("rounds", {}).get("contention") or [] if c is not None]
+    return {"exit": done.returncode, "seconds": seconds, "verdicts": verdicts, "changes": changes, "bases": bases,
+            "contention": max(contention, default=None), "tail": done.stdout[-1500:]}
 
 
 def main() -> int:
@@ -99,14 +102,16 @@ def main() -> int:
         for index in range(args.runs):
             rows.append((f"b: {100 * args.slowdown:g}% slower", index,
                          run_suite("slow-transformers", Path(folder) / f"b{index}", env)))
-    print(f"{'case':<20} {'run':>3} {'exit':>4} {'s':>5}  " + "  ".join(f"{name:<26}" for name in GATED))
+    print(f"{'case':<20} {'run':>3} {'exit':>4} {'s':>5} {'busy':>5}  " + "  ".join(f"{name:<30}" for name in GATED))
     for case, index, row in rows:
         cells = []
         for name in GATED:
-            change = row["changes"].get(name)
+            change, basis = row["changes"].get(name), (row["bases"].get(name) or "-")[:3]
             cells.append(f"{row['verdicts'].get(name, '-').upper():<12} "
-                         f"{'' if change is None else f'{100 * change:+.1f}%':<13}")
-        print(f"{case:<20} {index:>3} {row['exit']:>4} {row['seconds']:>5.0f}  " + "  ".join(cells))
+                         f"{'' if change is None else f'{100 * change:+.1f}%':<8} {basis:<8}")
+        busy = "" if row["contention"] is None else f"{100 * row['contention']:.0f}%"
+        print(f"{case:<20} {index:>3} {row['exit']:>4} {row['seconds']:>5.0f} {busy:>5}  " + "  ".join(cells))
+    print("busy: the most other processes took of the CPU in any round; basis: raw or cal(ibrated) values judged")
     false_reds = sum(row["exit"] != 0 for case, _, row in rows if case.startswith("a"))
     misses = sum(row["exit"] == 0 or "fail" not in row["verdicts"].values() for case, _, row in rows
                  if case.startswith("b"))

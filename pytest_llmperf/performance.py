@@ -16,6 +16,7 @@ import dataclasses
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from .gating.calibration import calibration_kind, calibration_rate
+from .gating.contention import ContentionMeter
 from .gating.rounds import RoundMeasurer, RoundMetric, RoundSettings, gate_rounds
 
 if TYPE_CHECKING:
@@ -72,10 +73,12 @@ def gate_in_rounds(check: "Checker", session: "LlmperfSession", engine: "Engine"
         with session.timed("calibrate"):
             return calibration_rate(kind, engine.info.threads)
 
-    measurer = RoundMeasurer(measure, calibrate, kind)
+    # An HTTP engine's server is not this process's child: its CPU time would count as a neighbour's.
+    meter = ContentionMeter(enabled=not hasattr(engine, "endpoint"))
+    measurer = RoundMeasurer(measure, calibrate, kind, meter)
     settings = round_settings(session, rounds=rounds)
-    if session.settings.update_baselines:
-        settings = round_settings(session)  # a baseline always gets the full count of rounds
+    if session.settings.update_baselines:  # a baseline always gets its full count of rounds
+        settings = round_settings(session, rounds=session.profile.performance.baseline_rounds)
     gate_rounds(check, metrics, measurer, settings, workload, extra=extra)
     return measurer
 

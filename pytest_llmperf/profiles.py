@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .errors import InputError, UsageError
+from .serving_profile import CapacitySection, ServingWorkloadSection, SweepSection
 
 PROFILE_DIR = Path(__file__).parent / "profiles"
 DEFAULT_PROFILE = "embedded"
@@ -150,9 +151,11 @@ class PerformanceSection:
     """Generated tokens per sample in LoadGen performance and TEST06 runs; 0 = generation.max_new_tokens."""
     rounds: int = 5
     """Short rounds each performance metric is measured in, between calibrations (docs/performance-gates.md)."""
+    baseline_rounds: int = 5
+    """Rounds measured when recording a baseline (``--llmperf-update-baselines``)."""
     latency_rounds: int = 1
     """Server latency: LoadGen runs measured at first (each takes ``min_duration_ms``); judged against the
-    baseline's spread (recorded with ``rounds`` runs), and re-measured while INCONCLUSIVE."""
+    baseline's spread (recorded with ``baseline_rounds`` runs), and re-measured while INCONCLUSIVE."""
     max_rounds: int = 8
     """While the verdict is INCONCLUSIVE, measure one more round, up to this many in all."""
     min_effect_throughput: float = 0.15
@@ -164,6 +167,9 @@ class PerformanceSection:
     """Confidence level of the interval for the change."""
     inconclusive_fails: bool = False
     """Whether an INCONCLUSIVE verdict (after max_rounds) fails the test."""
+    max_contention: float = 0.15
+    """A round is clean when other processes used less than this fraction of the machine's CPU during it:
+    clean rounds are judged on raw values, and only clean rounds are recorded as a baseline."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -199,6 +205,9 @@ class Profile:
     loadgen: LoadgenSection = dataclasses.field(default_factory=LoadgenSection)
     performance: PerformanceSection = dataclasses.field(default_factory=PerformanceSection)
     compliance: ComplianceSection = dataclasses.field(default_factory=ComplianceSection)
+    capacity: CapacitySection = dataclasses.field(default_factory=CapacitySection)
+    sweep: SweepSection = dataclasses.field(default_factory=SweepSection)
+    serving_workload: ServingWorkloadSection = dataclasses.field(default_factory=ServingWorkloadSection)
     engine: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
     """Per-engine settings, e.g. ``[engine.vllm] gpu_memory_utilization = 0.3``."""
     source: str = ""
@@ -314,13 +323,21 @@ _RANGES: tuple[tuple[str, Callable[[Any], bool], str], ...] = (
     ("loadgen.server_workers", *_POSITIVE),
     ("performance.throughput_tolerance", *_NON_NEGATIVE), ("performance.latency_tolerance", *_NON_NEGATIVE),
     ("performance.max_new_tokens", *_NON_NEGATIVE), ("performance.rounds", *_at_least(2)),
-    ("performance.latency_rounds", *_POSITIVE),
+    ("performance.latency_rounds", *_POSITIVE), ("performance.baseline_rounds", *_at_least(2)),
+    ("performance.max_contention", lambda v: 0 < v <= 1, "a fraction in (0, 1], e.g. 0.15"),
     ("performance.min_effect_throughput", lambda v: 0 <= v < 1, "a fraction in [0, 1), e.g. 0.15 for 15%"),
     ("performance.min_effect_latency", *_NON_NEGATIVE),
     ("performance.confidence", lambda v: 0.5 <= v < 1, "a level in [0.5, 1), e.g. 0.95"),
     ("compliance.test06.min_query_count", *_POSITIVE),
     ("compliance.test06.accuracy_log_sampling_target", *_NON_NEGATIVE),
     ("compliance.test06.target_qps", *_NON_NEGATIVE),
+    ("capacity.qps_min", (lambda v: v > 0), "> 0"), ("capacity.qps_max", (lambda v: v > 0), "> 0"),
+    ("capacity.precision", (lambda v: 0 < v < 1), "a fraction in (0, 1), e.g. 0.1"),
+    ("capacity.margin", (lambda v: 0 <= v < 1), "a fraction in [0, 1), e.g. 0.1"),
+    ("capacity.probe_duration_ms", *_POSITIVE), ("capacity.probe_min_queries", *_POSITIVE),
+    ("capacity.time_budget_s", (lambda v: v > 0), "> 0 seconds"), ("capacity.check_above", *_NON_NEGATIVE),
+    ("serving_workload.qps", (lambda v: v > 0), "> 0"), ("serving_workload.seconds", (lambda v: v > 0), "> 0"),
+    ("sweep.duration_ms", *_NON_NEGATIVE), ("sweep.min_queries", *_NON_NEGATIVE),
 ) + tuple((f"loadgen.{scenario}.{key}", *rule) for scenario in ("offline", "server", "interactive") for key, rule in (
     ("min_duration_ms", _NON_NEGATIVE), ("min_query_count", _POSITIVE), ("max_query_count", _NON_NEGATIVE),
     ("target_qps", ((lambda v: v > 0), "> 0")), ("ttft_latency_ms", _NON_NEGATIVE),
@@ -359,6 +376,16 @@ def _check_values(profile: Profile, path: Path) -> None:
     if len(band) != 2 or not 0 <= band[0] <= band[1]:
         raise InputError(path, f"rouge.tokens_per_sample_range = {band!r} is not a [low, high] pair of fractions",
                          "use e.g. [0.9, 1.1]")
+    if profile.capacity.qps_max < profile.capacity.qps_min:
+        raise InputError(path, f"capacity.qps_max = {profile.capacity.qps_max:g} is below capacity.qps_min = "
+                               f"{profile.capacity.qps_min:g}", "make qps_min <= qps_max")
+    workload = profile.serving_workload
+    if abs(workload.qps * workload.seconds - workload.requests) > 1e-6 or workload.requests < 1:
+        raise InputError(path, f"serving_workload.qps x seconds = {workload.qps:g} x {workload.seconds:g} = "
+                               f"{workload.qps * workload.seconds:g} is not a whole number of requests",
+                         "choose qps and seconds whose product is a whole number >= 1 (the kit: 0.5 x 3000 = 1500)")
+    if any(qps <= 0 for qps in profile.sweep.qps):
+        raise InputError(path, f"sweep.qps = {profile.sweep.qps!r} holds a rate <= 0", "list positive rates")
     if not mmlu.modes or any(mode not in MMLU_MODES for mode in mmlu.modes):
         raise InputError(path, f"mmlu.modes = {mmlu.modes!r} names no known scoring mode",
                          f"use one or both of: {', '.join(MMLU_MODES)}")

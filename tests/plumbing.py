@@ -49,9 +49,12 @@ class PacedEngine:
 
     eos_token_ids = frozenset({EOS})
 
-    def __init__(self, step_s: float = 0.010, fail_on: int | None = None):
+    def __init__(self, step_s: float = 0.010, fail_on: int | None = None, max_running: int | None = None):
         self.step_s = step_s
         self.fail_on = fail_on  # the submit number (1-based) that fails
+        # At most this many requests decode at once; the rest wait in arrival order. With answers of
+        # L tokens its capacity is max_running / (L x step_s) requests per second.
+        self.max_running = max_running
         self.info = EngineInfo("paced-plumbing", "none", "cpu", "plumbing", "float32", {})
         self.submitted = 0
         self.steps = 0
@@ -86,8 +89,9 @@ class PacedEngine:
                 due = self._next_step
             time.sleep(max(0.0, due - time.perf_counter()))
             with self._wake:
-                self._running.extend(self._joining)
-                self._joining.clear()
+                room = len(self._joining) if self.max_running is None else self.max_running - len(self._running)
+                self._running.extend(self._joining[:max(0, room)])
+                del self._joining[:max(0, room)]
                 batch = list(self._running)
                 self._next_step = max(due + self.step_s, time.perf_counter())
             self._step(batch)

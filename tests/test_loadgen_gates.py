@@ -35,26 +35,32 @@ def run_suite(suite, tmp_path, *extra):
 
 
 def test_performance_suite_goes_red(suite, tmp_path):
-    run_suite(suite, tmp_path, "--llmperf-update-baselines").assert_outcomes(passed=2)
+    # Any machine load may record here (max_contention 1): this test is about the gates, not about quiet.
+    text = PROFILE.read_text()
+    assert "max_contention = 0.15" in text and "ttft_latency_ms = 20000" in text
+    text = text.replace("max_contention = 0.15", "max_contention = 1.0")
+    recording = tmp_path / "embedded-any-load.toml"
+    recording.write_text(text)
+    run_suite(suite, tmp_path, "--llmperf-update-baselines", f"--llmperf-profile={recording}").assert_outcomes(passed=2)
     baseline_file = tmp_path / "baselines" / BASELINE
     data = json.loads(baseline_file.read_text())
     metrics = data["metrics"]
     rounds = metrics["offline.tokens_per_second"]["rounds"]
-    rounds["normalized"] = [2 * v for v in rounds["normalized"]]  # the engine now delivers half of what is expected
+    for side in ("raw", "normalized"):  # the engine now delivers half of what is expected
+        rounds[side] = [2 * v for v in rounds[side]]
     rounds = metrics["server.tpot_p50"]["rounds"]
-    rounds["normalized"] = [v / 4 for v in rounds["normalized"]]  # and four times the TPOT
+    for side in ("raw", "normalized"):  # and four times the TPOT
+        rounds[side] = [v / 4 for v in rounds[side]]
     del metrics["offline.samples_per_second"]
     baseline_file.write_text(json.dumps(data))
     profile = tmp_path / "embedded-strict.toml"
-    text = PROFILE.read_text()
-    assert "ttft_latency_ms = 20000" in text
     profile.write_text(text.replace("ttft_latency_ms = 20000", "ttft_latency_ms = 1"))
 
     result = run_suite(suite, tmp_path, f"--llmperf-profile={profile}")
     result.assert_outcomes(failed=2)
     result.stdout.re_match_lines([
         r"offline.tokens_per_second regressed: \d+\.\d+ tokens/s \(median of \d rounds\), -\d+\.\d% \(95% CI .*\) "
-        r"against .*transformers-float32.json: 5 rounds, spread .*min effect 15% .*; see --llmperf-profile",
+        r"against .*transformers-float32.json: 6 rounds, spread .*min effect 15% .*; see --llmperf-profile",
         r"offline.samples_per_second: no baseline in .*; record one with: pytest test_offline.py::test_offline_throughput "
         r"--llmperf-update-baselines",
     ], consecutive=False)

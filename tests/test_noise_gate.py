@@ -1,7 +1,11 @@
 """The round-based gate's statistics (gating.noise) and its recording (gating.rounds, Checker.against_rounds)."""
 
 import math
+import os
 import random
+import subprocess
+import sys
+import time
 
 import pytest
 from hypothesis import given, settings
@@ -10,6 +14,7 @@ from hypothesis import strategies as st
 from pytest_llmperf.gating.baselines import BaselineKey, BaselineStore, baseline_entry, workload_differences
 from pytest_llmperf.gating.checker import BASELINE, Checker
 from pytest_llmperf.gating.noise import judge_rounds, t_cdf, t_quantile
+from pytest_llmperf.gating.contention import ContentionMeter, host_id
 from pytest_llmperf.gating.rounds import RoundMeasurer, RoundMetric, RoundSettings, gate_rounds
 
 KEY = BaselineKey("m", "cpu", "transformers", "float32")
@@ -79,17 +84,35 @@ def _store(tmp_path, entry=None):
     return store
 
 
-def _entry(values, workload=WORKLOAD, kind="k"):
-    rounds = {"normalized": values, "raw": values, "calibration": [1.0] * len(values), "calibration_kind": kind}
+class FixedMeter(ContentionMeter):
+    """Plumbing: reports the given contention for each round in turn (then the last one again)."""
+
+    def __init__(self, values):
+        super().__init__()
+        self.values = list(values)
+
+    def start(self):
+        pass
+
+    def stop(self):
+        return self.values.pop(0) if len(self.values) > 1 else self.values[0]
+
+
+def _entry(values, workload=WORKLOAD, kind="k", calibration=None, contention=0.0, host=None):
+    calibration = calibration or [1.0] * len(values)
+    rounds = {"normalized": [v / c for v, c in zip(values, calibration)], "raw": values, "calibration": calibration,
+              "calibration_kind": kind, "contention": [contention] * len(values), "host": host or host_id()}
     return baseline_entry(sorted(values)[len(values) // 2], "tokens/s", True, {}, {}, rounds=rounds,
                           workload=workload, min_effect=0.15)
 
 
-def _gate(tmp_path, store, values, *, update=False, workload=WORKLOAD, settings=RoundSettings(rounds=5, max_rounds=8)):
+def _gate(tmp_path, store, values, *, update=False, workload=WORKLOAD, settings=RoundSettings(rounds=5, max_rounds=8),
+          calibration=None, contention=(0.0,)):
     check = Checker("suites/performance/test_decode.py::test_decode[transformers-cpu]", [], store, update)
     check.bind(baseline_key=KEY, engine_key="transformers-cpu")
-    supply = iter(values)
-    measurer = RoundMeasurer(lambda index: {THROUGHPUT.name: next(supply)}, lambda: 1.0, "k")
+    supply, rates = iter(values), iter(calibration or [1.0] * (len(values) + 1))
+    measurer = RoundMeasurer(lambda index: {THROUGHPUT.name: next(supply)}, lambda: next(rates), "k",
+                             FixedMeter(contention))
     gate_rounds(check, [THROUGHPUT], measurer, settings, workload)
     return check, measurer
 
@@ -115,7 +138,7 @@ def test_gate_passes_noise_and_remeasures_while_inconclusive(tmp_path):
 def test_inconclusive_fails_where_the_profile_says_and_never_stages_a_baseline(tmp_path):
     store = _store(tmp_path, _entry(noisy(40, 5, 0.03, 1)))
     strict = RoundSettings(rounds=5, max_rounds=6, inconclusive_fails=True, source="p.toml")
-    check, _ = _gate(tmp_path, store, [40, 25, 55, 30, 50, 28], update=True, settings=strict)
+    check, _ = _gate(tmp_path, store, [40, 25, 55, 30, 50, 28], settings=strict)
     assert check.metrics[0].verdict == "inconclusive"
     assert "INCONCLUSIVE" in check.failures[0] and "performance.inconclusive_fails" in check.failures[0]
     assert not [p for kind, p in check.user_properties if kind == BASELINE]
@@ -152,14 +175,45 @@ def test_workload_differences_name_each_setting():
         "b 3 here, 2 in the baseline", "c 4 here, None in the baseline"]
 
 
-def test_recording_over_a_clear_change_stages_it_but_not_over_an_inconclusive_one(tmp_path):
+def test_recording_stages_quiet_rounds_whatever_the_old_baseline_but_never_shared_ones(tmp_path):
     store = _store(tmp_path, _entry(noisy(40, 5, 0.03, 1)))
-    check, _ = _gate(tmp_path, store, noisy(30, 8, 0.03, 2), update=True)
-    assert check.metrics[0].verdict == "new" and not check.failures
+    check, measurer = _gate(tmp_path, store, noisy(30, 8, 0.03, 2), update=True)
+    assert check.metrics[0].verdict == "new" and not check.failures and measurer.count == 5  # no re-measuring
     assert [p for kind, p in check.user_properties if kind == BASELINE]
-    check, _ = _gate(tmp_path, store, [40, 25, 55, 30, 50, 28, 52, 31], update=True)
-    assert check.metrics[0].verdict == "inconclusive" and not check.failures
+    check, _ = _gate(tmp_path, store, noisy(40, 8, 0.03, 2), update=True, contention=[0.02, 0.5, 0.01])
+    assert check.metrics[0].verdict == "inconclusive"
+    (line,) = check.failures
+    assert "baseline not recorded" in line and "50% of the CPU" in line and "performance.max_contention" in line
     assert not [p for kind, p in check.user_properties if kind == BASELINE]
+
+
+def test_quiet_rounds_on_one_host_are_judged_raw_so_calibration_noise_cannot_hide_a_slowdown(tmp_path):
+    rates = [1.0, 1.3, 0.8, 1.25, 0.75, 1.2, 0.85, 1.3, 0.8]  # a calibration that jitters by +-25%
+    store = _store(tmp_path, _entry(noisy(40, 6, 0.03, 1), calibration=rates[:6]))
+    check, _ = _gate(tmp_path, store, noisy(30, 8, 0.03, 2), calibration=rates)
+    assert check.metrics[0].verdict == "fail" and check.metrics[0].extra["basis"] == "raw"
+    assert "; raw)" in check.failures[0]
+    check, _ = _gate(tmp_path, store, noisy(40, 8, 0.03, 3), calibration=rates)
+    assert check.metrics[0].verdict == "pass" and not check.failures
+
+
+def test_rounds_a_neighbour_shared_are_judged_on_the_calibrated_ratio(tmp_path):
+    store = _store(tmp_path, _entry(noisy(40, 5, 0.03, 1)))
+    # A neighbour halves the engine and the calibration alike: raw -50%, ratio unchanged.
+    check, _ = _gate(tmp_path, store, noisy(20, 8, 0.03, 2), calibration=[0.5] * 9, contention=[0.5])
+    assert check.metrics[0].verdict == "pass" and check.metrics[0].extra["basis"] == "calibrated"
+    # A baseline recorded on another host is judged on the ratio too, quiet or not.
+    other = _store(tmp_path / "other", _entry(noisy(40, 5, 0.03, 1), host="0123456789ab"))
+    check, _ = _gate(tmp_path, other, noisy(20, 8, 0.03, 2), calibration=[0.5] * 9)
+    assert check.metrics[0].verdict == "pass" and check.metrics[0].extra["basis"] == "calibrated"
+
+
+def test_raw_and_calibrated_verdicts_that_contradict_each_other_are_inconclusive(tmp_path):
+    # Quiet, same host name, but the machine itself runs 25% slower (the calibration says so too).
+    store = _store(tmp_path, _entry(noisy(40, 5, 0.03, 1)))
+    check, _ = _gate(tmp_path, store, noisy(30, 8, 0.03, 2), calibration=[0.75] * 9)
+    assert check.metrics[0].verdict == "inconclusive" and not check.failures
+    assert check.metrics[0].extra["basis"] == "raw, but the calibrated ratio says PASS"
 
 
 def test_inconclusive_shows_in_the_table_the_note_and_results_json(tmp_path):
@@ -176,3 +230,29 @@ def test_inconclusive_shows_in_the_table_the_note_and_results_json(tmp_path):
     store.finish("passed", ["decode.tokens_per_second"])
     data = load_results(tmp_path)
     assert data["metrics"][0]["verdict"] == "inconclusive" and data["run"]["inconclusive"] == ["decode.tokens_per_second"]
+
+
+def _spin_seconds(seconds):
+    return [sys.executable, "-c", f"import time\nend = time.time() + {seconds}\nwhile time.time() < end: pass"]
+
+
+def test_the_contention_meter_sees_a_neighbour_but_not_this_process_tree():
+    from pytest_llmperf.gating import contention
+
+    # A neighbour outside this process tree: started by a shell that exits at once (so it is re-parented).
+    subprocess.run(["sh", "-c", " ".join(f"'{part}'" for part in _spin_seconds(3)) + " >/dev/null 2>&1 &"], check=True)
+    meter = ContentionMeter()
+    meter.start()
+    time.sleep(1.5)
+    assert meter.stop() >= 0.6 / os.cpu_count()  # one busy core of the machine's (0.5 of two)
+    # A child of this process is this process's own work (vLLM's engine core, a fixture's server).
+    import psutil
+
+    before = contention._tree_cpu_seconds()
+    child = subprocess.Popen(_spin_seconds(1.5))
+    time.sleep(1.0)
+    child_seconds = sum(psutil.Process(child.pid).cpu_times()[:2])
+    mine = contention._tree_cpu_seconds() - before
+    child.wait()
+    assert child_seconds > 0.05 and mine >= child_seconds
+    assert ContentionMeter(enabled=False).stop() is None

@@ -34,7 +34,8 @@ def test_defaults_are_used_without_options(pytester):
     (["--llmperf-samples", "many"], "'many' is not a whole number"),
     (["--llmperf-samples", "-3"], "-3 is negative"),
     (["--llmperf-endpoint", "localhost:8000"], "is not an http(s) URL"),
-    (["--llmperf-profile", "nightly-h100"], "unknown profile; use one of: embedded, flagperf-llama2-7b-mmlu"),
+    (["--llmperf-profile", "nightly-h100"],
+     "unknown profile; use one of: ascend-kit, ascend-kit-short, embedded, embedded-capacity, flagperf"),
 ])
 def test_bad_option_values_are_usage_errors(pytester, args, message):
     pytester.makepyfile(ENGINE_TEST)

@@ -21,6 +21,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "report": ("report", "write HTML/Markdown/JSON reports from results, compared to a baseline and history"),
     "baselines": ("baselines", "show baselines, or update them from a passed run's results"),
     "prepare-openorca": ("prepare_openorca", "apply MLPerf's processorca filters to an OpenOrca parquet"),
+    "find-qps": ("find_qps", "find the highest Server/Interactive target_qps whose LoadGen run is VALID; prints the user.conf line"),
+    "sweep": ("sweep", "Server sweep over rates (and concurrencies): tokens/s, TTFT/TPOT/ITL/E2E p50/p90/p99, goodput"),
     "prepare-model": ("prepare_model", "materialize the embedded model as a local checkpoint; prints its folder last"),
 }
 

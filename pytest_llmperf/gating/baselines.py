@@ -118,6 +118,9 @@ def baseline_entry(value: float, unit: str, higher_is_better: bool | None, toler
                            "calibration": [float(v) for v in rounds["calibration"]],
                            "median": stats.median, "log_sd": stats.log_sd,
                            "calibration_kind": str(rounds["calibration_kind"])}
+        if rounds.get("contention") is not None:  # what others took of the CPU per round, and where
+            entry["rounds"]["contention"] = [None if c is None else round(float(c), 4) for c in rounds["contention"]]
+            entry["rounds"]["host"] = rounds.get("host")
         entry["min_effect"] = None if min_effect is None else float(min_effect)
         entry["workload"] = dict(workload or {})
     entry["provenance"] = dict(provenance)

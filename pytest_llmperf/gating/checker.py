@@ -144,8 +144,9 @@ class Checker:
         normalized median at this run's calibration (what the baseline engine would do here, now).
         An old entry (one value and a tolerance) is judged by its tolerance on that median.  A
         baseline of another workload is not judged against: the test fails and names the difference.
-        INCONCLUSIVE fails only where the profile says so (``inconclusive_fails``), and never
-        stages a baseline; under ``--llmperf-update-baselines`` a PASS or a clear change is staged."""
+        INCONCLUSIVE fails only where the profile says so (``inconclusive_fails``).  Under
+        ``--llmperf-update-baselines`` nothing is judged: the rounds are staged as the new baseline
+        when the machine was quiet during them (``_record_rounds``)."""
         from .noise import RoundStats
         from .rounds import comparable, judge_entry, normalize
 
@@ -159,45 +160,33 @@ class Checker:
         where = self.store.display_path(key)
         made = dict(test=self.nodeid, engine=self.engine_key, extra=extra)
         staged = dict(rounds=rounds, workload=workload, min_effect=min_effect)
+        if self.update:
+            return self._record_rounds(metric, value, rounds, settings, workload, entry, key, made, staged)
         if entry is None:
-            if self.update:
-                self.stage_baseline(name, value, metric.unit, higher, Tolerance(), key=key, rounds=staged)
-                return self._record(judge(name, value, metric.unit, higher, None, verdict="new", **made))
             self.failures.append(f"{name}: no baseline in {where}; record one with: {record}")
             return self._record(judge(name, value, metric.unit, higher, None, verdict="fail", **made))
         if not has_rounds(entry):
-            limit = limit_from_entry(entry, where)
-            if self.update:
-                self.stage_baseline(name, value, metric.unit, higher, Tolerance(), key=key, rounds=staged)
-                verdict = "pass" if limit.admits(value) else "new"
-                return self._record(judge(name, value, metric.unit, higher, limit, verdict=verdict, **made))
-            return self.against(name, value, metric.unit, higher, limit, extra=extra)
+            return self.against(name, value, metric.unit, higher, limit_from_entry(entry, where), extra=extra)
         if not comparable(entry, workload, rounds["calibration_kind"]):
             differences = workload_differences(entry.get("workload") or {}, workload)
             if entry["rounds"].get("calibration_kind") != rounds["calibration_kind"]:
                 differences.append(f"calibration {rounds['calibration_kind']!r} here, "
                                    f"{entry['rounds'].get('calibration_kind')!r} in the baseline")
-            if self.update:
-                self.stage_baseline(name, value, metric.unit, higher, Tolerance(), key=key, rounds=staged)
-                return self._record(judge(name, value, metric.unit, higher, None, verdict="new", **made))
             self.failures.append(f"{name}: not judged: the baseline in {where} was measured under another workload "
                                  f"({'; '.join(differences)}); record one for this workload with: {record}")
             return self._record(judge(name, value, metric.unit, higher, None, verdict="fail", **made))
-        judgement = judge_entry(entry, rounds["normalized"], metric, settings)
+        judgement = judge_entry(entry, rounds, metric, settings)
         base = entry["rounds"]
-        expected = normalize(base["median"], 1 / rate, higher) if rate else None
-        source = (f"{where}: {len(base['normalized'])} rounds, spread {100 * base['log_sd']:.1f}%; min effect "
+        if judgement.basis.startswith("raw"):
+            spread, expected = RoundStats.of(base["raw"]).log_sd, RoundStats.of(base["raw"]).median
+        else:
+            spread, expected = base["log_sd"], normalize(base["median"], 1 / rate, higher) if rate else None
+        source = (f"{where}: {len(base['normalized'])} rounds, spread {100 * spread:.1f}%; min effect "
                   f"{100 * min_effect:g}% ({settings.source}: {settings.min_effect_key(higher)})")
         limit = Limit(None, None, expected, source, "--llmperf-profile")
-        extra.update(change=judgement.change, interval=[judgement.low, judgement.high])
+        extra.update(change=judgement.change, interval=[judgement.low, judgement.high], basis=judgement.basis)
         result = judge(name, value, metric.unit, higher, limit, verdict=judgement.verdict, **made)
         result = dataclasses.replace(result, limit=judgement.describe())
-        if self.update and judgement.verdict != "inconclusive":
-            # Recording: a clear change (an intended one) becomes the new baseline, as with tolerances.
-            self.stage_baseline(name, value, metric.unit, higher, Tolerance(), key=key, rounds=staged)
-            if judgement.verdict == "fail":
-                return self._record(dataclasses.replace(result, verdict="new"))
-            return self._record(result)
         if judgement.verdict == "fail":
             self.failures.append(f"{name} regressed: {value:.4f} {metric.unit} (median of {judgement.n_current} "
                                  f"rounds), {judgement.describe()} against {source}; see --llmperf-profile")
@@ -206,6 +195,30 @@ class Checker:
                                  f"{settings.max_rounds}): {judgement.describe()}; {settings.source} sets "
                                  "performance.inconclusive_fails = true")
         return self._record(result)
+
+    def _record_rounds(self, metric: "RoundMetric", value: float, rounds: dict[str, Any], settings: "RoundSettings",
+                       workload: dict[str, Any], entry: dict[str, Any] | None, key: BaselineKey, made: dict,
+                       staged: dict) -> Metric:
+        """Under ``--llmperf-update-baselines``: stage ``rounds`` as the new baseline when the machine was
+        quiet during them; rounds that shared the CPU with other processes are INCONCLUSIVE, not recorded."""
+        from .rounds import comparable, judge_entry
+
+        name, higher = metric.name, metric.higher_is_better
+        known = [c for c in rounds.get("contention") or [] if c is not None]
+        if known and max(known) >= settings.max_contention:
+            self.failures.append(
+                f"{name}: baseline not recorded: other processes used up to {100 * max(known):.0f}% of the CPU "
+                f"during its rounds (limit {100 * settings.max_contention:g}%, {settings.source}: "
+                "performance.max_contention); record baselines on a quiet machine")
+            return self._record(judge(name, value, metric.unit, higher, None, verdict="inconclusive", **made))
+        self.stage_baseline(name, value, metric.unit, higher, Tolerance(), key=key, rounds=staged)
+        verdict = "new"
+        if entry is not None and comparable(entry, workload, rounds["calibration_kind"]):
+            judgement = judge_entry(entry, rounds, metric, settings)
+            made["extra"].update(change=judgement.change, interval=[judgement.low, judgement.high],
+                                 basis=judgement.basis)
+            verdict = "pass" if judgement.verdict == "pass" else "new"
+        return self._record(judge(name, value, metric.unit, higher, None, verdict=verdict, **made))
 
     def fail(self, message: str) -> None:
         """A failed check that is not a metric (a compliance rule, an invalid run)."""

@@ -62,12 +62,14 @@ class Judgement:
     higher_is_better: bool
     n_baseline: int
     n_current: int
+    basis: str = "calibrated"
+    """Which values were judged: ``raw`` or ``calibrated`` (``gating.rounds.judge_entry``)."""
 
     def describe(self) -> str:
-        """``-3.1% (95% CI -8.0%..+2.1%; fail beyond -15%)``."""
+        """``-3.1% (95% CI -8.0%..+2.1%; fail beyond -15%; raw)``."""
         bad = -self.min_effect if self.higher_is_better else self.min_effect
         return (f"{100 * self.change:+.1f}% ({100 * self.confidence:g}% CI {100 * self.low:+.1f}%.."
-                f"{100 * self.high:+.1f}%; fail beyond {100 * bad:+g}%)")
+                f"{100 * self.high:+.1f}%; fail beyond {100 * bad:+g}%; {self.basis})")
 
 
 def judge_rounds(baseline: Sequence[float], current: Sequence[float], *, higher_is_better: bool,

@@ -7,6 +7,12 @@ or multiplied by it (lower is better: a time in units of calibration work).
 ``gate_rounds`` measures ``[performance] rounds`` rounds, re-measures one round
 at a time while any metric is INCONCLUSIVE (up to ``max_rounds``), then records
 every metric on the checker, which judges it (``Checker.against_rounds``).
+
+Each round also records how much of the CPU other processes took meanwhile
+(``gating.contention``).  When the baseline's rounds and this run's were all clean
+and measured on the same host, the raw values are judged (calibration only adds
+noise there), and the calibrated ratio is asked as a check: where it firmly
+disagrees, the verdict is INCONCLUSIVE.  Otherwise the calibrated ratio is judged.
 """
 
 from __future__ import annotations
@@ -15,31 +21,36 @@ import dataclasses
 import math
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
+from ..profiles import PerformanceSection
 from .baselines import BaselineKey, has_rounds, workload_differences
+from .contention import ContentionMeter, all_clean, host_id
 from .noise import Judgement, judge_rounds
 
 if TYPE_CHECKING:
-    from ..profiles import PerformanceSection
     from .checker import Checker
+
+
+_DEFAULTS = PerformanceSection()
 
 
 @dataclasses.dataclass(frozen=True)
 class RoundSettings:
-    """The ``[performance]`` keys that drive round-based gates."""
+    """The ``[performance]`` keys that drive round-based gates (defaults: ``profiles.PerformanceSection``'s)."""
 
-    rounds: int = 5
-    max_rounds: int = 8
-    min_effect_throughput: float = 0.15
-    min_effect_latency: float = 0.30
-    confidence: float = 0.95
-    inconclusive_fails: bool = False
+    rounds: int = _DEFAULTS.rounds
+    max_rounds: int = _DEFAULTS.max_rounds
+    min_effect_throughput: float = _DEFAULTS.min_effect_throughput
+    min_effect_latency: float = _DEFAULTS.min_effect_latency
+    confidence: float = _DEFAULTS.confidence
+    inconclusive_fails: bool = _DEFAULTS.inconclusive_fails
+    max_contention: float = _DEFAULTS.max_contention
     source: str = "defaults"
     """The profile they came from (named in failure messages)."""
 
     @classmethod
-    def of(cls, section: "PerformanceSection", source: str) -> "RoundSettings":
+    def of(cls, section: PerformanceSection, source: str) -> "RoundSettings":
         return cls(section.rounds, section.max_rounds, section.min_effect_throughput, section.min_effect_latency,
-                   section.confidence, section.inconclusive_fails, source)
+                   section.confidence, section.inconclusive_fails, section.max_contention, source)
 
     def min_effect(self, higher_is_better: bool) -> float:
         return self.min_effect_throughput if higher_is_better else self.min_effect_latency
@@ -63,13 +74,18 @@ def normalize(value: float, rate: float, higher_is_better: bool) -> float:
 
 
 class RoundMeasurer:
-    """Runs rounds of ``measure(index) -> {metric: value}`` between calls of ``calibrate() -> rate``."""
+    """Runs rounds of ``measure(index) -> {metric: value}`` between calls of ``calibrate() -> rate``,
+    each inside ``meter`` (how much of the CPU others took during it)."""
 
-    def __init__(self, measure: Callable[[int], dict[str, float]], calibrate: Callable[[], float], kind: str):
+    def __init__(self, measure: Callable[[int], dict[str, float]], calibrate: Callable[[], float], kind: str,
+                 meter: ContentionMeter | None = None):
         self.measure, self.calibrate, self.kind = measure, calibrate, kind
+        self.meter = meter or ContentionMeter()
         self.raw: list[dict[str, float]] = []
         self.calibration: list[float] = []
         """Calibration rate of each round (mean of the rates before and after it)."""
+        self.contention: list[float | None] = []
+        """Fraction of the machine's CPU others used during each round (None: unknown)."""
         self._last: float | None = None
 
     @property
@@ -80,7 +96,9 @@ class RoundMeasurer:
         if self._last is None:
             self._last = self.calibrate()
         for _ in range(rounds):
+            self.meter.start()
             values = self.measure(len(self.raw))
+            self.contention.append(self.meter.stop())
             after = self.calibrate()
             self.raw.append(dict(values))
             self.calibration.append((self._last + after) / 2)
@@ -100,7 +118,8 @@ class RoundMeasurer:
     def record(self, metric: RoundMetric) -> dict[str, Any]:
         """What a baseline entry and results.json keep of ``metric``'s rounds."""
         return {"raw": self.values(metric.name), "normalized": self.normalized(metric),
-                "calibration": list(self.calibration), "calibration_kind": self.kind}
+                "calibration": list(self.calibration), "calibration_kind": self.kind,
+                "contention": list(self.contention), "host": host_id()}
 
 
 def comparable(entry: dict[str, Any] | None, workload: dict[str, Any], kind: str) -> bool:
@@ -109,10 +128,31 @@ def comparable(entry: dict[str, Any] | None, workload: dict[str, Any], kind: str
             and not workload_differences(entry.get("workload") or {}, workload))  # type: ignore[union-attr]
 
 
-def judge_entry(entry: dict[str, Any], normalized: Sequence[float], metric: RoundMetric,
+def clean(rounds: dict[str, Any], settings: RoundSettings) -> bool:
+    """Every round of this record (a baseline's or this run's) ran with the machine to itself."""
+    return all_clean(rounds.get("contention"), settings.max_contention)
+
+
+def judge_entry(entry: dict[str, Any], rounds: dict[str, Any], metric: RoundMetric,
                 settings: RoundSettings) -> Judgement:
-    return judge_rounds(entry["rounds"]["normalized"], normalized, higher_is_better=metric.higher_is_better,
-                        min_effect=settings.min_effect(metric.higher_is_better), confidence=settings.confidence)
+    """This run's ``rounds`` (a ``RoundMeasurer.record``) against the baseline ``entry``: on raw values
+    when both are clean and from one host, else on calibrated ones (module docstring)."""
+    def judge(side: str, basis: str) -> Judgement:
+        found = judge_rounds(entry["rounds"][side], rounds[side], higher_is_better=metric.higher_is_better,
+                             min_effect=settings.min_effect(metric.higher_is_better), confidence=settings.confidence)
+        return dataclasses.replace(found, basis=basis)
+
+    calibrated = judge("normalized", "calibrated")
+    base = entry["rounds"]
+    if not (clean(base, settings) and clean(rounds, settings) and base.get("host") == rounds.get("host")):
+        return calibrated
+    raw = judge("raw", "raw")
+    if {raw.verdict, calibrated.verdict} == {"pass", "fail"}:
+        # The machine itself is faster or slower than when the baseline was made (another host of
+        # the same name, a changed clock): the raw values cannot tell that from the engine.
+        return dataclasses.replace(raw, verdict="inconclusive",
+                                   basis=f"raw, but the calibrated ratio says {calibrated.verdict.upper()}")
+    return raw
 
 
 def record_interrupted(check: "Checker", metrics: Sequence[RoundMetric], measurer: RoundMeasurer) -> None:
@@ -134,12 +174,13 @@ def gate_rounds(check: "Checker", metrics: Sequence[RoundMetric], measurer: Roun
 
     def undecided() -> bool:
         return any(measurer.measured(m.name) and comparable(entries[m.name], workload, measurer.kind)
-                   and judge_entry(entries[m.name], measurer.normalized(m), m, settings).verdict == "inconclusive"
+                   and judge_entry(entries[m.name], measurer.record(m), m, settings).verdict == "inconclusive"
                    for m in metrics)
 
     try:
         measurer.more(settings.rounds)
-        while measurer.count < settings.max_rounds and undecided():
+        # Recording a baseline compares with nothing: its rounds are what they are.
+        while not check.update and measurer.count < settings.max_rounds and undecided():
             measurer.more(1)
     except KeyboardInterrupt:  # Ctrl-C, SIGTERM: keep the rounds measured so far, judge nothing
         record_interrupted(check, metrics, measurer)

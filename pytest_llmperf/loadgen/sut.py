@@ -33,6 +33,7 @@ import collections
 import dataclasses
 import itertools
 import threading
+import time
 from typing import Sequence
 
 from ..engines import Engine, Generation, GenerationParams
@@ -115,6 +116,10 @@ class EngineSut:
         self._in_flight: dict[int, object] = {}  # tag -> LoadGen sample, until completed
         self._first_reported: set[int] = set()
         self._tags = itertools.count()
+        self._issued: dict[int, float] = {}  # tag -> perf_counter when LoadGen handed the sample over
+        self.queries: list[tuple[int, float, tuple[float, ...], int]] = []
+        """Per completed sample: (qsl_idx, issue time, the engine's token times, tokens), for
+        per-query TTFT/TPOT/ITL/E2E (``loadgen.query_times``); LoadGen's logs have no per-token times."""
         self._step_times: set[float] = set()
         self._engine_ttft: list[float] = []
         self._engine_tpot: list[float] = []
@@ -250,6 +255,7 @@ class EngineSut:
         tag = next(self._tags)
         with self._lock:
             self._in_flight[tag] = sample
+            self._issued[tag] = time.perf_counter()
         return tag
 
     def _on_token(self, tag: int, token: int, _time: float) -> None:
@@ -287,8 +293,11 @@ class EngineSut:
             self._first_reported.discard(tag)
             if cancelled:
                 self.stats.cancelled += 1
+                self._issued.pop(tag, None)
             else:
                 self._count(sample, tokens, generation)
+                self.queries.append((sample.index, self._issued.pop(tag, 0.0),
+                                     () if generation is None else tuple(generation.token_times), len(tokens)))
         if self.report_first_token and not first_reported:
             # The engine gave no token callback for it: report the first token now (TTFT = full latency).
             self._first_token(sample, tokens[:1])

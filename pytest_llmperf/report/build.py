@@ -16,6 +16,7 @@ from ..results import now_iso
 from .diff import BaselineSource, Comparison, compare, diff_json, load_baseline, regression_reasons
 from .history import load_history, trends
 from .runs import Run, load_run
+from .sweeps import find_sweeps, sweep_plots
 
 DEFAULT_TOLERANCE = 0.05
 HTML_NAME, MARKDOWN_NAME, JSON_NAME = "report.html", "summary.md", "diff.json"
@@ -37,6 +38,8 @@ class Report:
     """Why the run counts as regressed, one line each; empty when it does not."""
     generated: str
     """When the report was made (ISO 8601, UTC)."""
+    sweeps: list = dataclasses.field(default_factory=list)
+    """(label, sweep.json data) of every ``llmperf sweep`` beside the results (report/sweeps.py)."""
 
     @property
     def regressed(self) -> bool:
@@ -59,7 +62,7 @@ def build_report(results: str | os.PathLike, baseline: str | os.PathLike | None 
     earlier = load_history(history, exclude=current.path) if history is not None else []
     comparisons = compare(current, source, tolerance)
     return Report(current, source, earlier, Path(history) if history is not None else None, comparisons,
-                  regression_reasons(current, comparisons), now_iso())
+                  regression_reasons(current, comparisons), now_iso(), find_sweeps(results))
 
 
 def write_report(report: Report, out: str | os.PathLike) -> ReportFiles:
@@ -69,6 +72,7 @@ def write_report(report: Report, out: str | os.PathLike) -> ReportFiles:
 
     out = Path(out)
     plots = build_plots(report.current.metrics, report.comparisons, trends(report.history, report.current))
+    plots += sweep_plots(report.sweeps)
     files = ReportFiles(out / HTML_NAME, out / MARKDOWN_NAME, out / JSON_NAME)
     atomic.write_text(files.html, render_html(report, plots))
     atomic.write_text(files.markdown, render_markdown(report))

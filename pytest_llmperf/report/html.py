@@ -128,6 +128,12 @@ def _plots_section(plots: list[Plot]) -> str:
     return "<h2>Plots</h2>" + figures
 
 
+def _sweeps_section(report) -> str:
+    from .sweeps import sweep_tables
+
+    return sweep_tables(getattr(report, "sweeps", []), esc, _table)
+
+
 def _tests_section(report) -> str:
     tests = report.current.data.get("tests") or []
     if not tests:
@@ -172,7 +178,8 @@ def render_html(report, plots: list[Plot]) -> str:
     body = "".join((
         f'<h1>llmperf report <span class="badge {state}">{state.upper()}</span></h1>',
         _reasons_section(report), _run_section(report), _metrics_section(report), _comparison_section(report),
-        _plots_section(plots), _tests_section(report), _details_section(report), _history_section(report),
+        _plots_section(plots), _sweeps_section(report), _tests_section(report), _details_section(report),
+        _history_section(report),
         f"<footer>Written by llmperf report at {esc(report.generated)}.</footer>",
     ))
     return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
