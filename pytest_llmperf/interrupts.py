@@ -55,6 +55,7 @@ class _State:
 
 _state = _State()
 _requested = threading.Event()
+_depth = 0  # nested sessions that installed the handlers
 
 
 def requested() -> bool:
@@ -72,19 +73,28 @@ def received_at() -> str | None:
 
 
 def install() -> bool:
-    """Handle SIGINT and SIGTERM in this process (main thread only); False where that is not possible."""
+    """Handle SIGINT and SIGTERM in this process (main thread only); False where that is not possible.
+
+    Sessions nest (pytester runs one inside another): only the outermost installs and uninstalls."""
+    global _depth
     if threading.current_thread() is not threading.main_thread():
         return False
-    reset()
-    for sig in SIGNALS:
-        _state.previous[sig] = signal.getsignal(sig)
-        signal.signal(sig, handle_signal)
+    if _depth == 0:
+        reset()
+        for sig in SIGNALS:
+            _state.previous[sig] = signal.getsignal(sig)
+            signal.signal(sig, handle_signal)
+    _depth += 1
     return True
 
 
 def uninstall() -> None:
-    """Give the signals back to the handlers found by ``install``."""
-    if threading.current_thread() is not threading.main_thread():
+    """Give the signals back to the handlers found by the outermost ``install``."""
+    global _depth
+    if threading.current_thread() is not threading.main_thread() or _depth == 0:
+        return
+    _depth -= 1
+    if _depth:
         return
     for sig, handler in _state.previous.items():
         if signal.getsignal(sig) is handle_signal:
@@ -93,7 +103,7 @@ def uninstall() -> None:
 
 
 def reset() -> None:
-    """Forget an earlier session's signals (an in-process session run by another, as pytester does)."""
+    """Forget an earlier session's signals (the outermost session starting again in this process)."""
     global _state
     previous = _state.previous
     _state = _State(previous=previous)
@@ -150,7 +160,6 @@ def end_session() -> None:
                f"{', '.join(str(ref.pid) for ref in left)}\n")
     # Interpreter shutdown would crash in the C++ threads of an abandoned LoadGen run, and takes
     # seconds with torch and vLLM loaded (measured: 2.9 s after a vLLM session): leave now.
-    uninstall()
     atexit._run_exitfuncs()
     _flush()
     os._exit(INTERRUPTED_EXIT_STATUS)

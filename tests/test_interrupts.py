@@ -220,6 +220,26 @@ def test_second_sigint_ends_at_once(plumbing_session):
     assert "plumbing.measured_first" in [m["name"] for m in results["metrics"]]
 
 
+def test_nested_sessions_leave_the_handlers_to_the_outermost():
+    """pytester runs sessions inside this one: their start and end must neither take this session's
+    handlers away nor, at this session's end, leave ours in place of what was there before."""
+    from pytest_llmperf import interrupts
+
+    if signal.getsignal(signal.SIGINT) is not interrupts.handle_signal:
+        pytest.skip("the plugin's handlers are not installed in this session (-p no:llmperf?)")
+    before = dict(interrupts._state.previous)  # what this session's install found
+    try:
+        assert interrupts.install() and interrupts.install()  # two nested sessions start
+        interrupts.uninstall()
+        interrupts.uninstall()  # ... and end
+        assert signal.getsignal(signal.SIGINT) is interrupts.handle_signal
+        interrupts.uninstall()  # this session's end
+        assert signal.getsignal(signal.SIGTERM) is before[signal.SIGTERM]
+        assert signal.getsignal(signal.SIGINT) is before[signal.SIGINT]
+    finally:
+        interrupts.install()  # as this session had it
+
+
 # -- the shipped suites on real engines ---------------------------------------------------------------
 
 @pytest.mark.slow

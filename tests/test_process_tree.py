@@ -70,3 +70,4 @@ def test_a_reused_pid_is_never_signalled():
     finally:
         bystander.kill()
         bystander.wait()
+
