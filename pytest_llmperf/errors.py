@@ -33,6 +33,10 @@ class EngineError(LlmperfError):
     """An engine that failed to load or to answer (a dead endpoint, an OOM)."""
 
 
+class EngineAborted(EngineError):
+    """An engine told to stop (``abort``: the session was interrupted) refusing or ending work."""
+
+
 class EngineUnavailable(LlmperfError):
     """An engine whose library is not installed; tests skip with this message."""
 

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from . import hardware, models, options
+from . import hardware, interrupts, models, options
 from .errors import LlmperfError
 from .gating.checker import TIMING, Checker
 from .session import EngineTarget, LlmperfSession, engine_targets
@@ -69,10 +69,20 @@ def pytest_generate_tests(metafunc):
     metafunc.parametrize("llmperf_target", params, scope="session")
 
 
+def pytest_sessionstart(session):
+    interrupts.install()  # SIGINT / SIGTERM stop the session at once (docs/loadgen.md)
+
+
+@pytest.hookimpl(trylast=True)
 def pytest_unconfigure(config):
     session = config.stash.get(SESSION_KEY, None)
-    if session is not None:
-        session.close()
+    try:
+        if session is not None:
+            session.close()
+    except KeyboardInterrupt:  # Ctrl-C while the engines shut down: go on stopping what is left
+        pass
+    interrupts.end_session()  # after an interrupt: stop every descendant, then end the process here
+    interrupts.uninstall()
 
 
 # -- fixtures -------------------------------------------------------------------
@@ -162,12 +172,31 @@ class ControllerHooks:
         self.profile_name = profile_name
         self.recorder = None
         self.written: list = []
+        self.running = None  # the test item being run, and when it started (for an interrupt)
 
     def pytest_sessionstart(self, session):
         # Created here, not at configure time, so --help/--markers write nothing.
         from .recording import SessionRecorder
 
         self.recorder = SessionRecorder(self.settings, self.profile_name, list(sys.argv))
+        interrupts.on_hard_stop(self.recorder.hard_stop)
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_protocol(self, item, nextitem):
+        import time
+
+        self.running = (item, time.perf_counter())
+
+    def pytest_runtest_logfinish(self, nodeid, location):
+        self.running = None
+
+    def pytest_keyboard_interrupt(self, excinfo):
+        if self.recorder is not None:
+            import time
+
+            item, started = self.running or (None, time.perf_counter())
+            self.recorder.on_interrupted(item.nodeid if item else None, item.user_properties if item else [],
+                                         time.perf_counter() - started)
 
     def pytest_runtest_logreport(self, report):
         if self.recorder is not None:

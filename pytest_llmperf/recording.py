@@ -10,11 +10,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from . import atomic
+from . import atomic, interrupts
 from .gating.baselines import BaselineKey, BaselineStore
 from .gating.checker import BASELINE, ENGINE, METRIC, TIMING
 from .options import Settings
-from .results import Metric, ResultsStore, git_commit, package_versions
+from .results import Metric, ResultsStore, git_commit, now_iso, package_versions
 
 
 class SessionRecorder:
@@ -31,6 +31,7 @@ class SessionRecorder:
         })
         self.staged: list[dict[str, Any]] = []
         self.failed_tests = 0
+        self.interrupted_test: str | None = None
 
     def on_report(self, report) -> None:
         """Take one test report (setup, call or teardown)."""
@@ -58,15 +59,41 @@ class SessionRecorder:
             elif kind == BASELINE:
                 self.staged.append(payload)
 
+    def on_interrupted(self, nodeid: str | None, user_properties: list, seconds: float) -> None:
+        """The session was interrupted during test ``nodeid``: keep what it had recorded (pytest makes no
+        report for it) and list it as ``interrupted``."""
+        self.interrupted_test = nodeid
+        if nodeid is None:
+            return
+        self.store.add_test(nodeid, "interrupted", seconds, f"cut by {interrupts.signal_name() or 'KeyboardInterrupt'}")
+        for kind, payload in user_properties:
+            if kind == METRIC:
+                self.store.add_metric(Metric.from_dict({**payload, "extra": {**payload.get("extra", {}),
+                                                                             "interrupted": True}}))
+            elif kind == ENGINE:
+                info = dict(payload)
+                self.store.add_engine(info.pop("key"), info)
+
+    def interruption(self) -> dict[str, Any]:
+        return {"signal": interrupts.signal_name() or "KeyboardInterrupt", "at": interrupts.received_at() or now_iso(),
+                "test": self.interrupted_test}
+
     def finish(self, exitstatus: int) -> list[Path]:
-        """Close results.json; write staged baselines if (and only if) the run passed."""
-        passed = exitstatus == 0 and self.failed_tests == 0
+        """Close results.json; write staged baselines if (and only if) the run passed: never from an
+        interrupted run (exit status 2, or a signal seen), whatever its tests did before."""
+        interrupted = exitstatus == interrupts.INTERRUPTED_EXIT_STATUS or interrupts.requested()
+        passed = exitstatus == 0 and self.failed_tests == 0 and not interrupted
         written: list[Path] = []
         if self.settings.update_baselines and passed:
             written = self.write_baselines()
-        self.store.finish("passed" if passed else "failed",
-                          [m.name for m in self.store.metrics if m.verdict == "inconclusive"])
+        status = "interrupted" if interrupted else "passed" if passed else "failed"
+        self.store.finish(status, [m.name for m in self.store.metrics if m.verdict == "inconclusive"],
+                          self.interruption() if interrupted else None)
         return written
+
+    def hard_stop(self, _signal_name: str) -> None:
+        """A second signal ends the process now: results.json says ``interrupted`` first."""
+        self.store.mark_interrupted(self.interruption())
 
     def write_baselines(self) -> list[Path]:
         store = BaselineStore(self.settings.baselines)

@@ -4,10 +4,11 @@ Layout (``schema`` 1)::
 
     {
       "schema": 1,
-      "run": {"started": ISO, "finished": ISO | null, "status": "running" | "passed" | "failed",
+      "run": {"started": ISO, "finished": ISO | null, "status": "running" | "passed" | "failed" | "interrupted",
               "inconclusive": [metric names whose verdict is "inconclusive"],
               "git_commit": str | null, "argv": [...], "versions": {...}, "host": str,
-              "profile": str},
+              "profile": str,
+              "interrupted": {"signal": "SIGINT" | "SIGTERM" | ..., "at": ISO, "test": nodeid | null} (only then)},
       "engines": {"transformers-cpu": {engine, model, device, device_name, dtype, versions, notes}},
       "metrics": [Metric.to_dict(), ...],
       "tests": [{"nodeid", "outcome", "duration_s", "message"}],
@@ -176,13 +177,28 @@ class ResultsStore:
             timings[phase] = round(timings.get(phase, 0.0) + seconds, 3)
             self.flush()
 
-    def finish(self, status: str, inconclusive: list[str] | None = None) -> None:
-        """Close the run; ``inconclusive``: metrics whose verdict is INCONCLUSIVE (they did not fail it)."""
+    def finish(self, status: str, inconclusive: list[str] | None = None,
+               interrupted: dict[str, Any] | None = None) -> None:
+        """Close the run; ``inconclusive``: metrics whose verdict is INCONCLUSIVE (they did not fail it);
+        ``interrupted``: the signal that cut the run, when and during which test (status ``interrupted``)."""
         with self._lock:
             self.data["run"]["finished"] = now_iso()
             self.data["run"]["status"] = status
             self.data["run"]["inconclusive"] = list(inconclusive or [])
+            if interrupted is not None:
+                self.data["run"]["interrupted"] = interrupted
             self.flush()
+
+    def mark_interrupted(self, interrupted: dict[str, Any]) -> None:
+        """Status ``interrupted`` now, from a signal handler about to end the process: it may run while
+        this thread holds the lock, so it waits for it briefly and then writes anyway (the write is atomic)."""
+        got = self._lock.acquire(timeout=0.2)
+        try:
+            self.data["run"].update(finished=now_iso(), status="interrupted", interrupted=interrupted)
+            self.flush()
+        finally:
+            if got:
+                self._lock.release()
 
     def flush(self) -> None:
         atomic.write_json(self.path, _jsonable(self.data))

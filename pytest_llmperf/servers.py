@@ -9,9 +9,11 @@ Two servers: ``vllm serve`` (a checkpoint folder) and llama-cpp-python's server
         ...
 
 The server runs in a process group of its own, its output goes to a log file,
-and it is always stopped: on leaving the ``with`` block (also on an error or
-Ctrl-C), at interpreter exit, and, on Linux, when the process that started it
-dies.  ``python -m pytest_llmperf.servers [--server llama-cpp] [MODEL]`` starts one
+and it is always stopped, with every process it started
+(``process_tree.stop_process_tree``, which any fixture that starts a server can
+call): on leaving the ``with`` block (also on an error or Ctrl-C), at
+interpreter exit, and, on Linux, when the process that started it dies.
+``python -m pytest_llmperf.servers [--server llama-cpp] [MODEL]`` starts one
 and prints its URL.
 """
 
@@ -198,18 +200,15 @@ class ServerProcess:
         return self.process is not None and self.process.poll() is None
 
     def stop(self, grace: float = 20.0) -> None:
-        """SIGTERM the server's process group, then SIGKILL what is left after ``grace`` seconds."""
+        """Stop the server's whole process tree (``process_tree.stop_process_tree``): SIGTERM, then SIGKILL
+        after ``grace`` seconds, or after ``interrupts.STOP_GRACE_S`` once the session was interrupted."""
+        from . import interrupts, process_tree
+
         process, self.process = self.process, None
         if process is None:
             return
         atexit.unregister(self.stop)
-        if process.poll() is None:
-            _signal_group(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=grace)
-            except subprocess.TimeoutExpired:
-                pass
-        _signal_group(process.pid, signal.SIGKILL)  # workers the server left behind
+        process_tree.stop_process_tree(process.pid, interrupts.STOP_GRACE_S if interrupts.requested() else grace)
         try:
             process.wait(timeout=10)
         except subprocess.TimeoutExpired:
@@ -246,13 +245,6 @@ class LlamaCppServer(ServerProcess):
         if self.spec.served_model_name:
             command += ["--model_alias", self.spec.served_model_name]
         return command + list(self.spec.extra_args)
-
-
-def _signal_group(pid: int, sig: int) -> None:
-    try:
-        os.killpg(pid, sig)  # the server called setsid: its pid is its group id
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 ENDPOINT_PLACEHOLDER = "{endpoint}"

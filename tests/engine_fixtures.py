@@ -146,13 +146,11 @@ def start_faulty_server() -> tuple[subprocess.Popen, str]:
 
 
 def stop_process(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+    """The server and everything it started: SIGTERM, SIGKILL after 10 s (``process_tree.stop_process_tree``)."""
+    from pytest_llmperf.process_tree import stop_process_tree
+
+    stop_process_tree(process.pid, grace=10)
+    process.wait(timeout=10)
 
 
 @pytest.fixture(scope="session")

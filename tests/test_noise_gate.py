@@ -254,5 +254,5 @@ def test_the_contention_meter_sees_a_neighbour_but_not_this_process_tree():
     child_seconds = sum(psutil.Process(child.pid).cpu_times()[:2])
     mine = contention._tree_cpu_seconds() - before
     child.wait()
-    assert child_seconds > 0.05 and mine >= child_seconds
+    assert child_seconds > 0.05 and mine >= child_seconds - 0.05  # clock ticks of 10 ms
     assert ContentionMeter(enabled=False).stop() is None

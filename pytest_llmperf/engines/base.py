@@ -8,6 +8,9 @@ scored the same way.  Three capabilities, as in lm-eval's model interface:
 * ``logits``: teacher-forced scores of a given token path;
 * ``loglikelihood``: log P(continuation | context), for MMLU-style scoring.
 
+Engines may implement ``abort()`` (see ``abort``): stop at once, the session was
+interrupted.
+
 Engines that batch continuously (vLLM's ``AsyncLLM``, HTTP servers) also
 implement ``submit``: one request, started at once, finished through a
 callback (see ``ContinuousEngine``).  LoadGen's Server SUT hands each query to
@@ -196,6 +199,20 @@ class ContinuousEngine(Engine, Protocol):
         arrive, then exactly one ``on_done(tag, generation_or_exception)``; both are called
         from the engine's own thread."""
         ...
+
+
+def abort(engine: Engine) -> None:
+    """Tell ``engine`` to stop at once, where it can (``engine.abort()``): the session was interrupted.
+
+    An engine's ``abort`` ends what it is running as soon as it can (between decode steps, or by
+    aborting its requests) and refuses new work with ``EngineAborted``; it is only closed afterwards.
+    Engines without one are left to finish; an error here never hides the interrupt."""
+    stop = getattr(engine, "abort", None)
+    if callable(stop):
+        try:
+            stop()
+        except Exception:
+            pass
 
 
 def batches_continuously(engine: Engine) -> bool:

@@ -17,12 +17,13 @@ class LoopThread:
 
     def __init__(self, name: str) -> None:
         self.loop = asyncio.new_event_loop()
+        self._requests: set = set()  # futures of run/submit still going (cancelled by cancel_requests)
         self.thread = threading.Thread(target=self.loop.run_forever, name=name, daemon=True)
         self.thread.start()
 
     def run(self, coroutine, timeout: float | None = None):
         """Run ``coroutine`` on the loop and return its result (or raise its exception)."""
-        future = asyncio.run_coroutine_threadsafe(coroutine, self.loop)
+        future = self._track(asyncio.run_coroutine_threadsafe(coroutine, self.loop))
         try:
             return future.result(timeout)
         except BaseException:
@@ -32,7 +33,7 @@ class LoopThread:
     def submit(self, coroutine, tag: int, on_done) -> None:
         """Start ``coroutine`` on the loop and return at once; ``on_done(tag, result or exception)``
         is called on the loop's thread when it ends (a cancelled one ends with ``CancelledError``)."""
-        future = asyncio.run_coroutine_threadsafe(coroutine, self.loop)
+        future = self._track(asyncio.run_coroutine_threadsafe(coroutine, self.loop))
 
         def finished(done) -> None:
             try:
@@ -42,6 +43,19 @@ class LoopThread:
             on_done(tag, result)
 
         future.add_done_callback(finished)
+
+    def _track(self, future):
+        self._requests.add(future)
+        future.add_done_callback(self._requests.discard)
+        return future
+
+    def cancel_requests(self) -> int:
+        """Cancel every coroutine started through ``run`` or ``submit`` (a cancelled streaming request is
+        aborted: vLLM aborts it in its engine, an HTTP client closes its connection); how many."""
+        pending = list(self._requests)
+        for future in pending:
+            future.cancel()
+        return len(pending)
 
     def stop(self) -> None:
         """Cancel what is still pending, stop the loop and join its thread."""

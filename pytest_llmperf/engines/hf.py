@@ -24,7 +24,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from .. import hardware
-from ..errors import EngineError, UsageError
+from ..errors import EngineAborted, EngineError, UsageError
 from .base import (EngineInfo, EngineOptions, FinishCallback, Generation, GenerationParams, ScoredPath, TokenCallback,
                    trim_at_eos)
 
@@ -62,7 +62,9 @@ class _StepClock:
     each row's tokens, and each row's answer the step it ends."""
 
     def __init__(self, prompt_width: int, rows: list[int], eos: frozenset[int], params: GenerationParams,
-                 start: float, on_token: TokenCallback | None, on_finish: FinishCallback | None):
+                 start: float, on_token: TokenCallback | None, on_finish: FinishCallback | None,
+                 aborted=lambda: False):
+        self.aborted = aborted
         self.prompt_width = prompt_width
         self.rows = rows  # batch row -> caller's prompt index
         self.eos = frozenset() if params.ignore_eos else eos
@@ -89,7 +91,9 @@ class _StepClock:
                 self.finished[row] = True
                 if self.on_finish is not None:
                     self.on_finish(self.rows[row], self.generation(input_ids[row, self.prompt_width:].tolist()))
-        return torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
+        # Returning True for every row ends generate() after this step (abort: the session was interrupted).
+        stop = torch.ones if self.aborted() else torch.zeros
+        return stop(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
 
     def generation(self, new_tokens: list[int]) -> Generation:
         """One row's answer from its generated tokens (cut after its first EOS)."""
@@ -167,6 +171,7 @@ class TransformersEngine:
         pad = self.tokenizer.pad_token_id
         self.pad_token_id = pad if pad is not None else min(self.eos_token_ids)
         self.max_batch_size = options.max_batch_size
+        self._aborted = False
         self.forward_passes = 0
         """Model forward passes run by ``generate`` so far (one per generated token position of a batch)."""
         import transformers
@@ -209,11 +214,15 @@ class TransformersEngine:
         results: list[Generation | None] = [None] * len(prompts)
         with progress.bar(total=len(prompts), description="generate (transformers)", unit="prompt") as bar:
             for batch in length_sorted_batches([len(p) for p in prompts], self.max_batch_size):
+                if self._aborted:
+                    raise EngineAborted("transformers engine: aborted (the session was interrupted)")
                 batch_prompts = [prompts[i] for i in batch]
                 for index, generation in zip(batch, self._generate_batch(batch_prompts, batch, params,
                                                                          on_token, on_finish)):
                     results[index] = generation
                 bar.update(len(batch))
+        if self._aborted:  # cut during its last batch: its answers are partial
+            raise EngineAborted("transformers engine: aborted (the session was interrupted)")
         return results  # type: ignore[return-value]
 
     def _generate_batch(self, prompts, indices, params: GenerationParams, on_token, on_finish):
@@ -225,7 +234,8 @@ class TransformersEngine:
             input_ids[row, width - len(prompt):] = torch.tensor(list(prompt), dtype=torch.long)
             attention[row, width - len(prompt):] = 1
         start = time.perf_counter()
-        clock = _StepClock(width, list(indices), self.eos_token_ids, params, start, on_token, on_finish)
+        clock = _StepClock(width, list(indices), self.eos_token_ids, params, start, on_token, on_finish,
+                           aborted=lambda: self._aborted)
         kwargs = dict(
             input_ids=input_ids.to(self.device),
             attention_mask=attention.to(self.device),
@@ -245,6 +255,11 @@ class TransformersEngine:
             output = self.model.generate(**kwargs)
         self.forward_passes += len(clock.times)
         return [clock.generation(tokens) for tokens in output[:, width:].tolist()]
+
+    def abort(self) -> None:
+        """Stop now (the session was interrupted): a running ``generate`` ends after its current decode
+        step and raises ``EngineAborted``; later calls raise it at once."""
+        self._aborted = True
 
     # -- scoring ------------------------------------------------------------
 

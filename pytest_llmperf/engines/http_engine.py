@@ -69,6 +69,12 @@ class HttpEngine:
         """Send one request now; ``on_done(tag, generation or exception)`` when it ends."""
         self._loop.submit(self._generate_one(tag, prompt, params, on_token), tag, on_done)
 
+    def abort(self) -> None:
+        """Stop now (the session was interrupted): cancel every request in flight (closing its
+        connection, which a server takes as the client going away)."""
+        if self._loop is not None:
+            self._loop.cancel_requests()
+
     def close(self) -> None:
         loop, client = self._loop, self._client
         if loop is None:

@@ -29,7 +29,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..errors import DeviceUnavailable, EngineError, UsageError
+from ..errors import DeviceUnavailable, EngineAborted, EngineError, UsageError
 from .base import (EngineInfo, EngineOptions, Generation, GenerationParams, ScoredPath, TokenCallback,
                    group_one_token_requests)
 from .event_loop import LoopThread, generate_each, run_all
@@ -48,6 +48,8 @@ MAX_TOKEN_IDS = 128
 """vLLM's limit on ``logprob_token_ids`` (the token ids one request may ask log-probs of)."""
 #: On CPU, inductor compilation costs minutes at start-up and measured no faster decode.
 CPU_DEFAULTS = {"enforce_eager": True}
+INTERRUPTED_SHUTDOWN_S = 1.0
+"""Seconds vLLM's engine core gets to exit on its own when the session was interrupted."""
 VLLM_DEVICES = {"cpu": "cpu", "cuda": "cuda", "rocm": "rocm", "npu": "ascend"}
 
 
@@ -117,6 +119,7 @@ class VllmEngine:
         self.arguments = engine_arguments(options)
         self._ids = itertools.count()
         self._steps: list[int] | None = None  # [engine steps with outputs], when the counter is installed
+        self._aborted = False
         self._loop = LoopThread("llmperf-vllm-loop")
         try:
             self._llm = self._loop.run(self._start())
@@ -189,12 +192,16 @@ class VllmEngine:
         on_finish=None,
     ) -> list[Generation]:
         """Greedy generation; the callbacks are called from the engine's loop thread."""
+        self._refuse_if_aborted()
         sampling = self._generation_sampling(params)
         return self._loop.run(generate_each(self._generate_one, prompts, sampling, on_token, on_finish))
 
     def submit(self, tag: int, prompt: Sequence[int], params: GenerationParams,
                on_token: TokenCallback | None, on_done) -> None:
         """One request, started now; ``on_done(tag, generation or exception)`` when it ends."""
+        if self._aborted:
+            on_done(tag, EngineAborted("vllm engine: aborted (the session was interrupted)"))
+            return
         self._loop.submit(self._generate_one(tag, prompt, self._generation_sampling(params), on_token), tag, on_done)
 
     async def _generate_one(self, index: int, prompt: Sequence[int], sampling, on_token) -> Generation:
@@ -228,6 +235,16 @@ class VllmEngine:
             engine_ttft=engine_ttft,
             engine_tpot=engine_tpot,
         )
+
+    def abort(self) -> None:
+        """Stop now (the session was interrupted): every running request is cancelled, which makes
+        ``AsyncLLM.generate`` abort it in the engine core; new work is refused."""
+        self._aborted = True
+        self._loop.cancel_requests()
+
+    def _refuse_if_aborted(self) -> None:
+        if self._aborted:
+            raise EngineAborted("vllm engine: aborted (the session was interrupted)")
 
     # -- scoring ------------------------------------------------------------
 
@@ -345,10 +362,38 @@ class VllmEngine:
                     await asyncio.wait([handler])
 
             try:
+                _log_to_stderr_if_closed()
                 self._loop.run(stop_output_handler(), timeout=30)
-                llm.shutdown()
+                _shutdown(llm)
             finally:
                 self._loop.stop()
+
+
+def _shutdown(llm) -> None:
+    """``AsyncLLM.shutdown``; after an interrupt the engine core gets ``INTERRUPTED_SHUTDOWN_S`` to exit
+    before vLLM kills it (its default wait is 5 s, and CI kills the whole job soon after cancelling it)."""
+    from .. import interrupts
+
+    if not interrupts.requested():
+        llm.shutdown()
+        return
+    try:
+        llm.shutdown(timeout=INTERRUPTED_SHUTDOWN_S)
+    except TypeError:  # a vLLM whose shutdown takes no timeout
+        llm.shutdown()
+
+
+def _log_to_stderr_if_closed() -> None:
+    """vLLM's log handlers write to the stream they found at import, which can be pytest's capture
+    file; after a Ctrl-C pytest closes that before the engine is shut down, and every shutdown
+    message would print a logging error instead."""
+    import logging
+    import sys
+
+    for handler in logging.getLogger("vllm").handlers:
+        if isinstance(handler, logging.StreamHandler) and getattr(handler.stream, "closed", False):
+            with handler.lock:  # not setStream: it flushes the closed stream first
+                handler.stream = sys.stderr
 
 
 def _engine_timings(metrics, tokens: int) -> tuple[float | None, float | None]:

@@ -155,21 +155,36 @@ def judge_entry(entry: dict[str, Any], rounds: dict[str, Any], metric: RoundMetr
     return raw
 
 
+def record_interrupted(check: "Checker", metrics: Sequence[RoundMetric], measurer: RoundMeasurer) -> None:
+    """The session was interrupted between or during rounds: each metric measured in at least one
+    round is recorded, not judged, as the median of its raw rounds, with every round kept."""
+    for metric in metrics:
+        values = sorted(v for v in measurer.values(metric.name) if v is not None)
+        if values:
+            check.info(metric.name, values[len(values) // 2], metric.unit, metric.higher_is_better,
+                       extra={"rounds": measurer.record(metric), "interrupted": True,
+                              "note": f"{len(values)} round(s) measured before the session was interrupted; not judged"})
+
+
 def gate_rounds(check: "Checker", metrics: Sequence[RoundMetric], measurer: RoundMeasurer, settings: RoundSettings,
                 workload: dict[str, Any], *, key: BaselineKey | None = None, extra: dict | None = None) -> None:
     """Measure, re-measure while INCONCLUSIVE (up to ``max_rounds``), and record each metric on ``check``."""
     key = check.resolve_key(key, metrics[0].name)
     entries = {m.name: check.store.entry(key, m.name) for m in metrics}
-    measurer.more(settings.rounds)
 
     def undecided() -> bool:
         return any(measurer.measured(m.name) and comparable(entries[m.name], workload, measurer.kind)
                    and judge_entry(entries[m.name], measurer.record(m), m, settings).verdict == "inconclusive"
                    for m in metrics)
 
-    # Recording a baseline compares with nothing: its rounds are what they are.
-    while not check.update and measurer.count < settings.max_rounds and undecided():
-        measurer.more(1)
+    try:
+        measurer.more(settings.rounds)
+        # Recording a baseline compares with nothing: its rounds are what they are.
+        while not check.update and measurer.count < settings.max_rounds and undecided():
+            measurer.more(1)
+    except KeyboardInterrupt:  # Ctrl-C, SIGTERM: keep the rounds measured so far, judge nothing
+        record_interrupted(check, metrics, measurer)
+        raise
     for metric in metrics:
         if not measurer.measured(metric.name):
             check.fail(f"{metric.name}: not measured in every round ({measurer.values(metric.name)}); "

@@ -22,12 +22,18 @@ The folder then holds LoadGen's ``mlperf_log_summary.txt``,
 version, what the SUT saw).  If the engine raises, every issued query is still
 completed so LoadGen can finish, run.json records the error, and
 ``EngineError`` is raised with the engine's message.
+
+``StartTest`` runs on a thread of its own so that Ctrl-C and SIGTERM reach the
+main thread at once; a run cut by one is marked in its folder (``run.json``
+``status: interrupted``, ``INTERRUPTED.txt``) and the ``KeyboardInterrupt`` goes
+on (docs/loadgen.md, "Ctrl-C and CI cancellation").
 """
 
 from __future__ import annotations
 
 import dataclasses
 import sys
+import threading
 import time
 from importlib import metadata as importlib_metadata
 from pathlib import Path
@@ -46,6 +52,10 @@ from .summary import SUMMARY_LOG, LoadgenSummary, read_summary
 from .sut import SutStats, offline_sut, server_sut
 
 RUN_FILE = "run.json"
+INTERRUPTED_FILE = "INTERRUPTED.txt"
+"""Written into a run's folder when the session was interrupted during the run (run.json says the same)."""
+LOADGEN_RETURN_S = 2.0
+"""After an interrupt, how long LoadGen gets to return once every query was cancelled."""
 GIL_SWITCH_INTERVAL_S = 0.0005
 """Python's thread switch interval during a LoadGen run (its default is 5 ms)."""
 #: Never present: LoadGen would apply an ``audit.config`` found in the working
@@ -121,7 +131,7 @@ def run_loadgen(engine: Engine, prompts: Sequence[Sequence[int]], scenario: str,
         run = dataclasses.replace(run, notes=(*run.notes, server_workers_note(run.server_workers, engine)))
     folder = Path(out_dir)
     folder.mkdir(parents=True, exist_ok=True)
-    for stale in (RUN_FILE, SUMMARY_LOG, DETAIL_LOG, ACCURACY_LOG, QUERY_TIMES):
+    for stale in (RUN_FILE, SUMMARY_LOG, DETAIL_LOG, ACCURACY_LOG, QUERY_TIMES, INTERRUPTED_FILE):
         (folder / stale).unlink(missing_ok=True)
     record = _run_record(engine, run, len(prompts), metadata or {})
     atomic.write_json(folder / RUN_FILE, record)
@@ -145,15 +155,22 @@ def run_loadgen(engine: Engine, prompts: Sequence[Sequence[int]], scenario: str,
     # to 5 ms while another thread (an engine's loop, a SUT worker) holds it. That wait lands in
     # every reported latency; 0.5 ms keeps it well under a millisecond.
     sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
+    test = _LoadgenThread(lambda: lg.StartTestWithLogSettings(lg_sut, lg_qsl, to_test_settings(run), log_settings,
+                                                               str(folder / _NO_AUDIT_CONFIG)))
+    returned = True
     try:
-        lg.StartTestWithLogSettings(lg_sut, lg_qsl, to_test_settings(run), log_settings,
-                                    str(folder / _NO_AUDIT_CONFIG))
+        test.wait()
+    except KeyboardInterrupt:
+        returned = _cut(test, sut, engine, folder, record, time.perf_counter() - start)
+        raise
     finally:
         seconds = time.perf_counter() - start
         sys.setswitchinterval(switch_interval)
-        sut.stop()
-        lg.DestroyQSL(lg_qsl)
-        lg.DestroySUT(lg_sut)
+        if returned:
+            sut.stop()
+            lg.DestroyQSL(lg_qsl)
+            lg.DestroySUT(lg_sut)
+    test.reraise()
 
     detail = read_detail(folder)
     summary = read_summary(folder) if run.loadgen_mode == "PerformanceOnly" else None
@@ -170,6 +187,66 @@ def run_loadgen(engine: Engine, prompts: Sequence[Sequence[int]], scenario: str,
             f"{sut.stats.engine_error} (every issued query was completed so LoadGen could finish; logs in {folder})"
         )
     return LoadgenRun(folder, run, summary, detail, sut.stats, seconds)
+
+
+class _LoadgenThread:
+    """LoadGen's ``StartTest`` on a thread of its own, so the main thread stays free for signals.
+
+    ``StartTest`` runs LoadGen's issue loop on the calling thread and calls the SUT from it; a
+    Python signal handler runs only on the main thread between bytecodes, so on the main thread a
+    Ctrl-C would wait for the whole run (or surface inside the SUT's callback, in LoadGen's C++)."""
+
+    def __init__(self, start_test):
+        self.done = threading.Event()
+        self.error: BaseException | None = None
+
+        def target() -> None:
+            try:
+                start_test()
+            except BaseException as exc:  # handed to the main thread by reraise()
+                self.error = exc
+            finally:
+                self.done.set()
+
+        self.thread = threading.Thread(target=target, name="llmperf-loadgen", daemon=True)
+        self.thread.start()
+
+    def wait(self) -> None:
+        while not self.done.wait(0.5):  # interruptible: the signal handler raises here
+            pass
+
+    def reraise(self) -> None:
+        if self.error is not None:
+            raise self.error
+
+
+def _cut(test: _LoadgenThread, sut, engine: Engine, folder: Path, record: dict[str, Any], seconds: float) -> bool:
+    """The session was interrupted during the run: cancel every query, abort the engine, give LoadGen
+    ``LOADGEN_RETURN_S`` to return, and say in the run's folder that it was cut; True if it returned."""
+    from .. import interrupts
+    from ..engines.base import abort
+
+    sut.cancel()
+    abort(engine)
+    returned = test.done.wait(LOADGEN_RETURN_S)
+    how = ("LoadGen returned after its queries were cancelled; its logs end there" if returned else
+           f"LoadGen had not returned {LOADGEN_RETURN_S:g} s after its queries were cancelled (its schedule "
+           "was still running) and was left behind; its logs are incomplete")
+    record.update(
+        finished=None, status="interrupted", seconds=round(seconds, 3), stats=sut.stats.to_dict(), result=None,
+        interrupted={"signal": interrupts.signal_name() or "KeyboardInterrupt", "at": interrupts.received_at() or _now(),
+                     "after_s": round(seconds, 3), "loadgen_returned": returned,
+                     "samples_completed": sut.stats.samples, "samples_cancelled": sut.stats.cancelled},
+    )
+    atomic.write_json(folder / RUN_FILE, record)
+    write_query_times(folder, list(sut.queries))  # the queries answered before the signal
+    atomic.write_text(folder / INTERRUPTED_FILE,
+                      f"This LoadGen run was cut by {record['interrupted']['signal']} at {record['interrupted']['at']}, "
+                      f"{seconds:.1f} s in: {sut.stats.samples} samples had completed, {sut.stats.cancelled} were "
+                      f"completed empty when it was cancelled. {how}. Its numbers are not a result.\n")
+    if not returned:
+        interrupts.abandoned(str(folder))
+    return returned
 
 
 def server_workers_note(workers: int, engine: Engine) -> str:

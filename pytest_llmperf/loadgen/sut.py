@@ -22,7 +22,8 @@ n_tokens)``: its generated token ids as int32 (EOS at most once, no padding)
 and ``n_tokens`` equal to their number.  If the engine raises (or a request
 fails), every issued sample not yet completed, and every later one, is
 completed with an empty response, so LoadGen finishes its run; the runner
-then reports the engine's message.
+then reports the engine's message.  ``cancel`` (a run cut by Ctrl-C or SIGTERM)
+does the same for every sample at once, counted as ``stats.cancelled``.
 """
 
 from __future__ import annotations
@@ -41,6 +42,8 @@ from ..metrics.utilization import kv_positions_read
 
 INT32 = "i" if array.array("i").itemsize == 4 else "l"
 """The array type code of a 4-byte integer (LoadGen's accuracy log holds int32 token ids)."""
+CANCELLED_JOIN_S = 2.0
+"""After ``cancel``, how long ``stop`` waits for the batch worker to leave the engine."""
 
 
 @dataclasses.dataclass
@@ -76,6 +79,8 @@ class SutStats:
     """qsl_idx of samples answered with no token at all (engine failure or an empty generation)."""
     engine_error: str | None = None
     """The engine's exception, as ``Type: message``, if it raised."""
+    cancelled: int = 0
+    """Samples completed empty because the run was interrupted (not counted in ``samples``)."""
 
     def to_dict(self) -> dict:
         data = dataclasses.asdict(self)
@@ -124,6 +129,7 @@ class EngineSut:
         self._queue: collections.deque = collections.deque()
         self._wake = threading.Condition()
         self._stopping = False
+        self._cancelled = False
         self._worker = None
         if not per_query:
             self._worker = threading.Thread(target=self._work, name="llmperf-sut", daemon=True)
@@ -132,6 +138,10 @@ class EngineSut:
     # -- LoadGen callbacks (called on LoadGen's threads) ----------------------
 
     def issue_query(self, samples) -> None:
+        if self._cancelled:
+            for sample in samples:
+                self._complete(self._track(sample), None, cancelled=True)
+            return
         if self.per_query:
             for sample in samples:
                 self._submit(sample)
@@ -145,12 +155,26 @@ class EngineSut:
 
     # -- lifecycle ------------------------------------------------------------
 
+    def cancel(self) -> None:
+        """The run was interrupted: complete every sample in flight or queued, and every later one,
+        with an empty answer at once, so LoadGen can end; engine results arriving later are dropped."""
+        with self._wake:
+            self._cancelled = True
+            queued = list(self._queue)
+            self._queue.clear()
+            self._wake.notify_all()
+        with self._lock:
+            in_flight = list(self._in_flight)
+        for tag in in_flight + [self._track(sample) for sample in queued]:
+            self._complete(tag, None, cancelled=True)
+
     def stop(self) -> None:
         with self._wake:
             self._stopping = True
             self._wake.notify_all()
         if self._worker is not None:
-            self._worker.join()
+            # Cancelled: an engine without abort may still be in its batch; its results are dropped anyway.
+            self._worker.join(timeout=CANCELLED_JOIN_S if self._cancelled else None)
         passes = forward_passes(self.engine)
         if passes is not None and self._passes_at_start is not None:
             self.stats.decode_steps = passes - self._passes_at_start
@@ -165,8 +189,8 @@ class EngineSut:
 
     def _submit(self, sample) -> None:
         tag = self._track(sample)
-        if self.stats.engine_error is not None:
-            self._complete(tag, None)
+        if self.stats.engine_error is not None or self._cancelled:
+            self._complete(tag, None, cancelled=self._cancelled)
             return
         try:
             self.engine.submit(tag, self.prompts[sample.index], self.params, self._on_token, self._on_done)
@@ -193,9 +217,9 @@ class EngineSut:
     def _work(self) -> None:
         while (batch := self._next_batch()) is not None:
             tags = [self._track(sample) for sample in batch]
-            if self.stats.engine_error is not None:
+            if self.stats.engine_error is not None or self._cancelled:
                 for tag in tags:
-                    self._complete(tag, None)
+                    self._complete(tag, None, cancelled=self._cancelled)
                 continue
             self._serve(tags)
 
@@ -245,12 +269,18 @@ class EngineSut:
         self._first_token(sample, [token])
 
     def _failed(self, exc: BaseException, tags: list[int]) -> None:
-        with self._lock:
-            self.stats.engine_error = self.stats.engine_error or f"{type(exc).__name__}: {exc}"
-        for tag in tags:
-            self._complete(tag, None)
+        from .. import interrupts
 
-    def _complete(self, tag: int, generation: Generation | None) -> None:
+        # An engine told to abort fails its requests, and a terminal's Ctrl-C reaches vLLM's engine core
+        # too, which then dies: after a signal neither is an engine error.
+        cancelled = self._cancelled or interrupts.requested()
+        with self._lock:
+            if not cancelled:
+                self.stats.engine_error = self.stats.engine_error or f"{type(exc).__name__}: {exc}"
+        for tag in tags:
+            self._complete(tag, None, cancelled=cancelled)
+
+    def _complete(self, tag: int, generation: Generation | None, cancelled: bool = False) -> None:
         """Complete one sample with LoadGen (``None``: an empty answer); a second call for it is a no-op."""
         import mlperf_loadgen as lg
 
@@ -261,9 +291,13 @@ class EngineSut:
                 return
             first_reported = tag in self._first_reported
             self._first_reported.discard(tag)
-            self._count(sample, tokens, generation)
-            self.queries.append((sample.index, self._issued.pop(tag, 0.0),
-                                 () if generation is None else tuple(generation.token_times), len(tokens)))
+            if cancelled:
+                self.stats.cancelled += 1
+                self._issued.pop(tag, None)
+            else:
+                self._count(sample, tokens, generation)
+                self.queries.append((sample.index, self._issued.pop(tag, 0.0),
+                                     () if generation is None else tuple(generation.token_times), len(tokens)))
         if self.report_first_token and not first_reported:
             # The engine gave no token callback for it: report the first token now (TTFT = full latency).
             self._first_token(sample, tokens[:1])

@@ -159,7 +159,9 @@ def regression_reasons(current: Run, comparisons: list[Comparison]) -> list[str]
         if test.get("nodeid") not in failed_tests_with_metrics:
             first_line = (str(test.get("message") or "").strip().splitlines() or ["no message"])[-1]
             reasons.append(f"test {test.get('nodeid')} failed: {first_line[:300]}")
-    if current.status != "passed" and not reasons:
+    if current.interruption is not None:  # what it measured is kept, but it is not a whole run
+        reasons.insert(0, f"run {current.interruption}: only what was measured before the signal is in it")
+    elif current.status != "passed" and not reasons:
         reasons.append(f"run status is {current.status!r} (not 'passed'): "
                        "the session failed outside any test or did not finish")
     reasons.extend(f"regressed against the baseline: {row.describe()}" for row in comparisons

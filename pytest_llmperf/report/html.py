@@ -60,7 +60,7 @@ def _run_section(report) -> str:
     current = report.current
     info = current.info
     items = [
-        ("results", current.path), ("status", current.status), ("started", info.get("started")),
+        ("results", current.path), ("status", current.interruption or current.status), ("started", info.get("started")),
         ("finished", info.get("finished") or "did not finish"), ("git commit", info.get("git_commit")),
         ("profile", info.get("profile")), ("host", info.get("host")),
         ("command", " ".join(map(str, info.get("argv") or []))),

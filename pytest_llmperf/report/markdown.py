@@ -26,7 +26,8 @@ def _table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> list[str]:
 def render_markdown(report) -> str:
     current = report.current
     inconclusive = inconclusive_note(list(current.metrics.values()))
-    verdict = "REGRESSED" if report.regressed else "PASSED, INCONCLUSIVE" if inconclusive else "PASSED"
+    verdict = ("INTERRUPTED" if current.interruption else "REGRESSED" if report.regressed
+               else "PASSED, INCONCLUSIVE" if inconclusive else "PASSED")
     lines = [f"## llmperf report: {verdict}", ""]
     context = [f"run `{escape(current.label)}` (status {escape(current.status)}, "
                f"profile {escape(current.info.get('profile') or '?')})"]

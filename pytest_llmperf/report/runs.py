@@ -36,6 +36,15 @@ class Run:
         return str(self.info.get("status") or "unknown")
 
     @property
+    def interruption(self) -> str | None:
+        """``interrupted by SIGINT at ... during <test>`` for a run cut by a signal; None otherwise."""
+        if self.status != "interrupted":
+            return None
+        cut = self.info.get("interrupted") or {}
+        during = f" during {cut['test']}" if cut.get("test") else ""
+        return f"interrupted by {cut.get('signal') or 'a signal'} at {cut.get('at') or '?'}{during}"
+
+    @property
     def started(self) -> str:
         return str(self.info.get("started") or "")
 
