@@ -213,7 +213,17 @@ def test_raw_and_calibrated_verdicts_that_contradict_each_other_are_inconclusive
     store = _store(tmp_path, _entry(noisy(40, 5, 0.03, 1)))
     check, _ = _gate(tmp_path, store, noisy(30, 8, 0.03, 2), calibration=[0.75] * 9)
     assert check.metrics[0].verdict == "inconclusive" and not check.failures
-    assert check.metrics[0].extra["basis"] == "raw, but the calibrated ratio says PASS"
+    assert check.metrics[0].extra["basis"] == "raw, but the calibrated values say PASS"
+
+
+def test_quiet_rounds_are_judged_on_the_calibrated_ratio_where_it_spread_less_in_the_baseline(tmp_path):
+    # A host whose speed drifts by +-20% with nobody else on it: the engine follows the calibration.
+    rates = [1.0, 1.2, 0.8, 1.15, 0.85, 1.1, 0.9, 1.2, 0.8]
+    speed = [(a + b) / 2 for a, b in zip(rates, rates[1:])]
+    store = _store(tmp_path, _entry([40 * r * v for r, v in zip(speed, noisy(1, 6, 0.02, 1))],
+                                   calibration=speed[:6]))
+    check, _ = _gate(tmp_path, store, [30 * r * v for r, v in zip(speed, noisy(1, 8, 0.02, 2))], calibration=rates)
+    assert check.metrics[0].verdict == "fail" and check.metrics[0].extra["basis"] == "calibrated"
 
 
 def test_inconclusive_shows_in_the_table_the_note_and_results_json(tmp_path):

@@ -10,15 +10,17 @@ every metric on the checker, which judges it (``Checker.against_rounds``).
 
 Each round also records how much of the CPU other processes took meanwhile
 (``gating.contention``).  When the baseline's rounds and this run's were all clean
-and measured on the same host, the raw values are judged (calibration only adds
-noise there), and the calibrated ratio is asked as a check: where it firmly
-disagrees, the verdict is INCONCLUSIVE.  Otherwise the calibrated ratio is judged.
+and measured on the same host, the raw or the calibrated values are judged, whichever
+spread less in the baseline, and the other is asked as a check: where it firmly
+disagrees, the verdict is INCONCLUSIVE.  Otherwise the calibrated ratio is judged
+(a neighbour's share of the CPU biases every raw value).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
+import statistics
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from ..profiles import PerformanceSection
@@ -147,12 +149,20 @@ def judge_entry(entry: dict[str, Any], rounds: dict[str, Any], metric: RoundMetr
     if not (clean(base, settings) and clean(rounds, settings) and base.get("host") == rounds.get("host")):
         return calibrated
     raw = judge("raw", "raw")
-    if {raw.verdict, calibrated.verdict} == {"pass", "fail"}:
+    # Quiet on both sides: judge the values whose baseline rounds spread less (decided from the
+    # baseline alone, so the choice cannot follow this run's data); the other values cross-check.
+    first, second = (raw, calibrated) if _spread(base["raw"]) <= _spread(base["normalized"]) else (calibrated, raw)
+    if {first.verdict, second.verdict} == {"pass", "fail"}:
         # The machine itself is faster or slower than when the baseline was made (another host of
-        # the same name, a changed clock): the raw values cannot tell that from the engine.
-        return dataclasses.replace(raw, verdict="inconclusive",
-                                   basis=f"raw, but the calibrated ratio says {calibrated.verdict.upper()}")
-    return raw
+        # the same name, a changed clock), or the calibration moved alone: neither can be trusted.
+        return dataclasses.replace(first, verdict="inconclusive",
+                                   basis=f"{first.basis}, but the {second.basis} values say {second.verdict.upper()}")
+    return first
+
+
+def _spread(values: Sequence[float]) -> float:
+    logs = [math.log(v) for v in values]
+    return statistics.stdev(logs) if len(logs) > 1 else math.inf
 
 
 def record_interrupted(check: "Checker", metrics: Sequence[RoundMetric], measurer: RoundMeasurer) -> None:
