@@ -130,9 +130,13 @@ def test_gate_passes_noise_and_remeasures_while_inconclusive(tmp_path):
     store = _store(tmp_path, _entry(noisy(40, 5, 0.03, 1)))
     check, measurer = _gate(tmp_path, store, noisy(40, 8, 0.03, 3))
     assert check.metrics[0].verdict == "pass" and not check.failures and measurer.count == 5
+    # A drop right at the minimum effect: undecided after 5 rounds, decided (FAIL) by the 6th.
+    check, measurer = _gate(tmp_path, store, noisy(40 * 0.85, 8, 0.03, 7))
+    assert check.metrics[0].verdict == "fail" and measurer.count == 6
+    # Rounds so wild that even 8 of them could not decide: no more are measured, the verdict is INCONCLUSIVE.
     wild = [40, 25, 55, 30, 50, 28, 52, 31]
     check, measurer = _gate(tmp_path, store, wild)
-    assert check.metrics[0].verdict == "inconclusive" and measurer.count == 8 and not check.failures
+    assert check.metrics[0].verdict == "inconclusive" and measurer.count == 5 and not check.failures
 
 
 def test_inconclusive_fails_where_the_profile_says_and_never_stages_a_baseline(tmp_path):

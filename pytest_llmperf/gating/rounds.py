@@ -5,7 +5,8 @@ calibrate, round, ..., calibrate); a round's normalized value is its raw value
 divided by the mean of the two calibration rates around it (higher is better)
 or multiplied by it (lower is better: a time in units of calibration work).
 ``gate_rounds`` measures ``[performance] rounds`` rounds, re-measures one round
-at a time while any metric is INCONCLUSIVE (up to ``max_rounds``), then records
+at a time while any metric is INCONCLUSIVE (up to ``max_rounds``, and only while
+``max_rounds`` rounds of the spread seen could decide at all), then records
 every metric on the checker, which judges it (``Checker.against_rounds``).
 
 Each round also records how much of the CPU other processes took meanwhile
@@ -26,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 from ..profiles import PerformanceSection
 from .baselines import BaselineKey, has_rounds, workload_differences
 from .contention import ContentionMeter, all_clean, host_id
-from .noise import Judgement, judge_rounds
+from .noise import Judgement, judge_rounds, t_quantile
 
 if TYPE_CHECKING:
     from .checker import Checker
@@ -160,6 +161,24 @@ def judge_entry(entry: dict[str, Any], rounds: dict[str, Any], metric: RoundMetr
     return first
 
 
+def decidable(entry: dict[str, Any], rounds: dict[str, Any], judgement: Judgement, metric: RoundMetric,
+              settings: RoundSettings, total: int) -> bool:
+    """Whether ``total`` rounds of this spread could give a verdict at all: False when even an unchanged
+    engine would stay INCONCLUSIVE there (the interval wider than the band up to the minimum effect),
+    so that more rounds would only cost time."""
+    side = "raw" if judgement.basis.startswith("raw") else "normalized"
+    base, now = entry["rounds"][side], rounds[side]
+    base_sd = _spread(base)
+    now_sd = _spread(now) if len(now) > 1 else base_sd
+    if not (math.isfinite(base_sd) and math.isfinite(now_sd)):
+        return True
+    variance = base_sd ** 2 / len(base) + now_sd ** 2 / total
+    half = t_quantile(0.5 + settings.confidence / 2, len(base) + total - 2) * math.sqrt(variance)
+    effect = settings.min_effect(metric.higher_is_better)
+    band = -math.log(1 - effect) if metric.higher_is_better and effect < 1 else math.log(1 + effect)
+    return half < band
+
+
 def _spread(values: Sequence[float]) -> float:
     logs = [math.log(v) for v in values]
     return statistics.stdev(logs) if len(logs) > 1 else math.inf
@@ -182,15 +201,19 @@ def gate_rounds(check: "Checker", metrics: Sequence[RoundMetric], measurer: Roun
     key = check.resolve_key(key, metrics[0].name)
     entries = {m.name: check.store.entry(key, m.name) for m in metrics}
 
-    def undecided() -> bool:
-        return any(measurer.measured(m.name) and comparable(entries[m.name], workload, measurer.kind)
-                   and judge_entry(entries[m.name], measurer.record(m), m, settings).verdict == "inconclusive"
-                   for m in metrics)
+    def undecided(metric: RoundMetric) -> bool:
+        entry = entries[metric.name]
+        if not (measurer.measured(metric.name) and comparable(entry, workload, measurer.kind)):
+            return False
+        rounds = measurer.record(metric)
+        judgement = judge_entry(entry, rounds, metric, settings)  # type: ignore[arg-type]
+        return judgement.verdict == "inconclusive" and decidable(entry, rounds, judgement, metric,  # type: ignore[arg-type]
+                                                                  settings, settings.max_rounds)
 
     try:
         measurer.more(settings.rounds)
         # Recording a baseline compares with nothing: its rounds are what they are.
-        while not check.update and measurer.count < settings.max_rounds and undecided():
+        while not check.update and measurer.count < settings.max_rounds and any(map(undecided, metrics)):
             measurer.more(1)
     except KeyboardInterrupt:  # Ctrl-C, SIGTERM: keep the rounds measured so far, judge nothing
         record_interrupted(check, metrics, measurer)
