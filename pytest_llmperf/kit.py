@@ -410,9 +410,12 @@ def gate_logits(check: Checker, session: LlmperfSession, engine: Engine, prompts
         with session.timed("score"):
             results = logits.check(engine, baseline, prompts, section.positions, section.atol, section.rtol, fix)
     except FileNotFoundError:
-        check.fail(f"logits: no baseline in {folder / logits.MANIFEST}; " + (
-            f"fix [logits] reference = {section.reference!r} in {where}" if section.reference else
-            f"record one with: {command} (or set [logits] reference to another engine's logits folder)"))
+        if section.reference:  # a folder named on purpose that is not there: the profile is wrong
+            check.fail(f"logits: no baseline in {folder / logits.MANIFEST}; "
+                       f"fix [logits] reference = {section.reference!r} in {where}")
+        else:
+            check.no_baseline("logits", None, "", None, f"no baseline in {folder / logits.MANIFEST}",
+                              command=f"{command} (or set [logits] reference to another engine's logits folder)")
     except LlmperfError as exc:
         check.fail(f"logits: {exc}")
     else:

@@ -22,6 +22,7 @@ DEVICE = "--llmperf-device"
 OUT = "--llmperf-out"
 BASELINES = "--llmperf-baselines"
 UPDATE_BASELINES = "--llmperf-update-baselines"
+STRICT_BASELINES = "--llmperf-strict-baselines"
 PROFILE = "--llmperf-profile"
 ENDPOINT = "--llmperf-endpoint"
 SAMPLES = "--llmperf-samples"
@@ -98,6 +99,9 @@ OPTIONS: tuple[OptionSpec, ...] = (
     OptionSpec(OUT, str, "llmperf-results", "folder for results.json, LoadGen logs and reports (default: llmperf-results)", "DIR"),
     OptionSpec(BASELINES, str, "baselines", "baselines folder (default: baselines)", "DIR"),
     OptionSpec(UPDATE_BASELINES, None, False, "record this run's values as the new baselines (only if the whole run passes)"),
+    OptionSpec(STRICT_BASELINES, None, False,
+               "a gated metric with no baseline entry fails the test (default: its verdict is NO BASELINE, "
+               "with the command that records it)"),
     OptionSpec(PROFILE, parse_profile, profiles.DEFAULT_PROFILE,
                f"profile name ({', '.join(profiles.available_profiles())}) or .toml file (default: embedded)", "NAME|FILE"),
     OptionSpec(ENDPOINT, parse_endpoint, None, "base URL of an HTTP engine, e.g. http://127.0.0.1:8000/v1", "URL"),
@@ -132,6 +136,8 @@ class Settings:
     endpoint: str | None
     samples: int | None
     rootdir: Path
+    strict_baselines: bool = False
+    """A metric with no baseline entry fails (``--llmperf-strict-baselines``) instead of NO BASELINE."""
 
 
 def read_settings(config) -> Settings:
@@ -163,6 +169,7 @@ def read_settings(config) -> Settings:
         endpoint=values[ENDPOINT],
         samples=values[SAMPLES],
         rootdir=rootdir,
+        strict_baselines=bool(values[STRICT_BASELINES]),
     )
 
 

@@ -121,7 +121,7 @@ def llmperf_check(request, llmperf_session) -> Checker:
 
     Bound to the test's ``llmperf_engine`` where it uses one (engine key and baseline key)."""
     check = Checker(request.node.nodeid, request.node.user_properties, llmperf_session.baselines,
-                    llmperf_session.settings.update_baselines)
+                    llmperf_session.settings.update_baselines, llmperf_session.settings.strict_baselines)
     if "llmperf_engine" in request.fixturenames:
         engine = request.getfixturevalue("llmperf_engine")
         if hasattr(engine, "info"):  # a test module may override the fixture with something else

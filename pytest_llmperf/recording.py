@@ -88,7 +88,8 @@ class SessionRecorder:
             written = self.write_baselines()
         status = "interrupted" if interrupted else "passed" if passed else "failed"
         self.store.finish(status, [m.name for m in self.store.metrics if m.verdict == "inconclusive"],
-                          self.interruption() if interrupted else None)
+                          self.interruption() if interrupted else None,
+                          no_baseline=[m.name for m in self.store.metrics if m.verdict == "no_baseline"])
         return written
 
     def hard_stop(self, _signal_name: str) -> None:
@@ -109,14 +110,15 @@ class SessionRecorder:
 
     def summary_lines(self) -> list[str]:
         """The end-of-session table (``report.table``'s, as in the reports), the time per phase, the file."""
-        from .report.table import inconclusive_note, metric_row, text_table
+        from .report.table import inconclusive_note, metric_row, no_baseline_note, text_table
 
         metrics = self.store.metrics
         if not metrics:
             return []
         lines = text_table([metric_row(metric) for metric in metrics])
-        if (note := inconclusive_note(metrics)) is not None:
-            lines.append(note)
+        for note in (inconclusive_note(metrics), no_baseline_note(metrics)):
+            if note is not None:
+                lines.append(note)
         timings = self.store.data.get("timings") or {}
         if timings:
             lines.append("time: " + ", ".join(f"{phase} {seconds:.1f} s" for phase, seconds in sorted(timings.items())))

@@ -6,6 +6,7 @@ Layout (``schema`` 1)::
       "schema": 1,
       "run": {"started": ISO, "finished": ISO | null, "status": "running" | "passed" | "failed" | "interrupted",
               "inconclusive": [metric names whose verdict is "inconclusive"],
+              "no_baseline": [metric names whose verdict is "no_baseline" (NO BASELINE)],
               "git_commit": str | null, "argv": [...], "versions": {...}, "host": str,
               "profile": str,
               "interrupted": {"signal": "SIGINT" | "SIGTERM" | ..., "at": ISO, "test": nodeid | null} (only then)},
@@ -38,7 +39,7 @@ from .errors import InputError
 
 SCHEMA_VERSION = 1
 
-Verdict = Literal["pass", "fail", "inconclusive", "new", "info"]
+Verdict = Literal["pass", "fail", "inconclusive", "no_baseline", "new", "info"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,7 +56,8 @@ class Metric:
     """Direction for regression checks; ``None`` for two-sided or informational values."""
     verdict: Verdict = "info"
     """``pass`` / ``fail`` against ``limit``; ``inconclusive`` when rounds could not decide (gating.noise);
-    ``new`` when no baseline exists yet; ``info`` if not gated."""
+    ``no_baseline`` (NO BASELINE) when a gated metric has no baseline entry to be judged against;
+    ``new`` when a run recording baselines sets the first one; ``info`` if not gated."""
     baseline: float | None = None
     """The reference value the limit was derived from (baseline or published target)."""
     limit: str | None = None
@@ -178,13 +180,15 @@ class ResultsStore:
             self.flush()
 
     def finish(self, status: str, inconclusive: list[str] | None = None,
-               interrupted: dict[str, Any] | None = None) -> None:
+               interrupted: dict[str, Any] | None = None, *, no_baseline: list[str] | None = None) -> None:
         """Close the run; ``inconclusive``: metrics whose verdict is INCONCLUSIVE (they did not fail it);
-        ``interrupted``: the signal that cut the run, when and during which test (status ``interrupted``)."""
+        ``interrupted``: the signal that cut the run, when and during which test (status ``interrupted``);
+        ``no_baseline``: metrics with no baseline entry (NO BASELINE)."""
         with self._lock:
             self.data["run"]["finished"] = now_iso()
             self.data["run"]["status"] = status
             self.data["run"]["inconclusive"] = list(inconclusive or [])
+            self.data["run"]["no_baseline"] = list(no_baseline or [])
             if interrupted is not None:
                 self.data["run"]["interrupted"] = interrupted
             self.flush()

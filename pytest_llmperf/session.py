@@ -147,8 +147,8 @@ class LlmperfSession:
     def baseline_key(self, engine: Engine) -> BaselineKey:
         """The key of ``engine``'s baselines; the hardware is named by what this machine sees."""
         device = engine.info.device
-        return BaselineKey.of(self.model.name, engine.info.engine, device,
-                              hardware.device_name(device), engine.info.dtype)  # type: ignore[arg-type]
+        return BaselineKey.of(self.model.name, engine.info.engine, device, hardware.device_name(device),
+                              engine.info.dtype, getattr(engine.info, "key_options", None))  # type: ignore[arg-type]
 
     def samples(self) -> int:
         """``--llmperf-samples`` or the profile's count; 0 means all."""

@@ -97,11 +97,22 @@ def test_speed(llmperf_check):
 """
 
 
-def test_missing_baseline_fails_and_names_the_command(pytester):
+def test_missing_baseline_is_no_baseline_and_names_the_command(pytester):
     pytester.makepyfile(BASELINE_SUITE)
     result = pytester.runpytest()
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*speed*NO BASELINE*", "*1 metric NO BASELINE*record with: pytest "
+                                 "test_missing_baseline_is_no_baseline_and_names_the_command.py::test_speed "
+                                 "--llmperf-update-baselines*"])
+    data = json.loads((pytester.path / "llmperf-results" / "results.json").read_text())
+    assert data["run"]["no_baseline"] == ["speed"] and data["run"]["status"] == "passed"
+
+
+def test_missing_baseline_fails_under_strict_baselines(pytester):
+    pytester.makepyfile(BASELINE_SUITE)
+    result = pytester.runpytest("--llmperf-strict-baselines")
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["*speed: no baseline in *e-float32.json; record one with: pytest test_missing_baseline_fails_and_names_the_command.py::test_speed --llmperf-update-baselines*"])
+    result.stdout.fnmatch_lines(["*speed: no baseline in *e-float32.json; record one with: pytest test_missing_baseline_fails_under_strict_baselines.py::test_speed --llmperf-update-baselines*"])
 
 
 def test_update_then_gate_then_raised_baseline_goes_red(pytester):
@@ -125,3 +136,19 @@ def test_baselines_are_never_taken_from_a_failed_run(pytester):
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(["*baselines not updated: the run did not pass*"])
     assert not pytester.path.joinpath("baselines").exists()
+
+
+def test_engine_options_that_change_the_numbers_get_a_baseline_file_of_their_own():
+    from pytest_llmperf.engines.vllm_engine import key_options
+
+    default = BaselineKey.of("m", "vllm", "cuda", "NVIDIA H200", "bfloat16", key_options({"max_num_seqs": 256}))
+    fp8_kv = BaselineKey.of("m", "vllm", "cuda", "NVIDIA H200", "bfloat16",
+                            key_options({"kv_cache_dtype": "fp8", "max_num_seqs": 256}))
+    fp8 = BaselineKey.of("m", "vllm", "cuda", "NVIDIA H200", "bfloat16",
+                         key_options({"quantization": "fp8", "kv_cache_dtype": "fp8", "tensor_parallel_size": 1}))
+    assert str(default.relative_path()) == "m/nvidia-h200/vllm-bfloat16.json"  # the files recorded before keep their name
+    assert str(fp8_kv.relative_path()) == "m/nvidia-h200/vllm-bfloat16-kv_cache_dtype-fp8.json"
+    assert str(fp8.relative_path()) == "m/nvidia-h200/vllm-bfloat16-kv_cache_dtype-fp8-quantization-fp8.json"
+    assert fp8.options == "kv_cache_dtype=fp8,quantization=fp8"
+    # A file written before the options entered the key still reads as the default configuration.
+    assert BaselineKey(**{"model": "m", "hardware": "cpu", "engine": "e", "dtype": "float32"}).options == ""

@@ -58,18 +58,29 @@ def test_a_bound_checker_keys_every_metric_and_baseline(tmp_path):
     assert [m.engine for m in check.metrics] == ["e-cpu", "e-cpu"]
     assert check.metrics[1].verdict == "new" and check.failures == []
     staged = [payload for kind, payload in properties if kind == BASELINE]
-    assert staged[0]["key"] == {"model": "m", "hardware": "cpu", "engine": "e", "dtype": "float32"}
+    assert staged[0]["key"] == {"model": "m", "hardware": "cpu", "engine": "e", "dtype": "float32", "options": ""}
     assert sum(kind == METRIC for kind, _ in properties) == 2  # one record per metric
 
 
-def test_against_baseline_without_a_baseline_records_one_failed_metric(tmp_path):
+def test_against_baseline_without_a_baseline_records_one_no_baseline_metric(tmp_path):
     properties: list = []
     check = Checker("t.py::test[x]", properties, BaselineStore(tmp_path), update=False).bind(
         baseline_key=BaselineKey("m", "cpu", "e", "float32"))
     metric = check.against_baseline("speed", 5.0, "tokens/s", True, Tolerance(relative=0.1))
-    assert metric.verdict == "fail" and [p["verdict"] for k, p in properties if k == METRIC] == ["fail"]
+    assert metric.verdict == "no_baseline" and [p["verdict"] for k, p in properties if k == METRIC] == ["no_baseline"]
+    assert check.failures == []
+    assert metric.extra["record_with"] == "pytest t.py::test --llmperf-update-baselines"
+
+
+def test_strict_baselines_turn_a_missing_baseline_into_one_failure(tmp_path):
+    properties: list = []
+    check = Checker("t.py::test[x]", properties, BaselineStore(tmp_path), update=False, strict=True).bind(
+        baseline_key=BaselineKey("m", "cpu", "e", "float32"))
+    metric = check.against_baseline("speed", 5.0, "tokens/s", True, Tolerance(relative=0.1))
+    assert metric.verdict == "no_baseline" and [p["verdict"] for k, p in properties if k == METRIC] == ["no_baseline"]
     assert check.failures == [f"speed: no baseline in {check.store.display_path(check.baseline_key)}; "
-                              "record one with: pytest t.py::test --llmperf-update-baselines"]
+                              "record one with: pytest t.py::test --llmperf-update-baselines "
+                              "(--llmperf-strict-baselines makes a missing baseline a failure)"]
 
 
 def test_limit_is_exported_by_the_kit():

@@ -59,7 +59,7 @@ def test_performance_suite_goes_red(suite, tmp_path):
     profile = tmp_path / "embedded-strict.toml"
     profile.write_text(text.replace("ttft_latency_ms = 20000", "ttft_latency_ms = 1"))
 
-    result = run_suite(suite, tmp_path, f"--llmperf-profile={profile}")
+    result = run_suite(suite, tmp_path, f"--llmperf-profile={profile}", "--llmperf-strict-baselines")
     result.assert_outcomes(failed=2)
     result.stdout.re_match_lines([
         r"offline.tokens_per_second regressed: \d+\.\d+ tokens/s \(median of \d rounds\), -\d+\.\d% \(95% CI .*\) "

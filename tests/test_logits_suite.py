@@ -57,7 +57,10 @@ def test_logits_suite_records_then_fails_on_bad_baselines(pytester):
 
     target.write_bytes(original)
     (folder / "manifest.json").unlink()
-    missing = _run(pytester)
+    unrecorded = _run(pytester)  # a first run: NO BASELINE, with the command that records it
+    unrecorded.assert_outcomes(passed=1)
+    unrecorded.stdout.fnmatch_lines(["*1 metric NO BASELINE*logits*record with: pytest test_logits.py*"])
+    missing = _run(pytester, "--llmperf-strict-baselines")
     missing.assert_outcomes(failed=1)
     missing.stdout.fnmatch_lines([
         f"*logits: no baseline in {folder / 'manifest.json'}; record one with: "

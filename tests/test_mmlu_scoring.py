@@ -118,4 +118,9 @@ def test_flagperf_target_fails_below_45_8_percent(tmp_path):
 def test_embedded_profile_without_baseline_names_the_record_command(tmp_path):
     check = _checker(tmp_path)
     mmlu.record(check, load_profile("embedded"), mmlu.summarize("argmax", [_prediction("a", True)]))
-    assert "no baseline in" in check.failures[0] and "--llmperf-update-baselines" in check.failures[0]
+    gated = [m for m in check.metrics if m.verdict == "no_baseline"]
+    assert check.failures == [] and gated and "--llmperf-update-baselines" in gated[0].extra["record_with"]
+    strict = _checker(tmp_path)
+    strict.strict = True
+    mmlu.record(strict, load_profile("embedded"), mmlu.summarize("argmax", [_prediction("a", True)]))
+    assert "no baseline in" in strict.failures[0] and "--llmperf-update-baselines" in strict.failures[0]

@@ -14,7 +14,7 @@ from .. import options
 def configure(parser: argparse.ArgumentParser) -> None:
     """The plugin's ``--llmperf-*`` options (one engine); the ``--llmperf-out`` default differs per command."""
     for spec in options.OPTIONS:
-        if spec.flag in (options.BASELINES, options.UPDATE_BASELINES):
+        if spec.flag in (options.BASELINES, options.UPDATE_BASELINES, options.STRICT_BASELINES):
             continue
         help_text = "the engine to run (one name)" if spec.flag == options.ENGINE else spec.help
         parser.add_argument(spec.flag, type=spec.parse, default=spec.default, metavar=spec.metavar, help=help_text)

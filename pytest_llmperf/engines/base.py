@@ -146,6 +146,10 @@ class EngineInfo:
     """CPU threads of an in-process engine's math library, where the engine sets them."""
     server: str | None = None
     """The software (and version) behind an HTTP engine, e.g. ``vllm 0.32.0`` (``engines.server_identity``)."""
+    key_options: dict[str, str] = dataclasses.field(default_factory=dict)
+    """Engine options that change the numbers and differ from the engine's defaults (vLLM's
+    ``kv_cache_dtype``, ``quantization``, ``tensor_parallel_size``): part of the baseline key, so each
+    configuration has baselines of its own (``gating.baselines.BaselineKey.options``)."""
     capabilities: dict[str, bool | None] = dataclasses.field(default_factory=dict)
     """What a server can do, as probed (``engines.capabilities``): name -> available (True), lacking
     (False) or accepted but not confirmed (None: a parameter no answer has shown ignored yet); a name

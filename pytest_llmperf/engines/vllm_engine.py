@@ -53,6 +53,20 @@ INTERRUPTED_SHUTDOWN_S = 1.0
 VLLM_DEVICES = {"cpu": "cpu", "cuda": "cuda", "rocm": "rocm", "npu": "ascend"}
 
 
+#: Settings that change the numbers and so name a baseline file of their own, with their defaults.
+KEY_SETTINGS = {"kv_cache_dtype": "auto", "quantization": None, "tensor_parallel_size": 1}
+
+
+def key_options(arguments: dict[str, Any]) -> dict[str, str]:
+    """The ``KEY_SETTINGS`` that differ from their defaults in ``arguments`` (``EngineInfo.key_options``)."""
+    found = {}
+    for name, default in KEY_SETTINGS.items():
+        value = arguments.get(name, default)
+        if value is not None and str(value) != str(default):
+            found[name] = str(value)
+    return found
+
+
 def engine_arguments(options: EngineOptions) -> dict[str, Any]:
     """``AsyncEngineArgs`` keyword arguments from the options and the profile's ``[engine.vllm]``."""
     import dataclasses
@@ -154,6 +168,7 @@ class VllmEngine:
             dtype=dtype,
             versions={"vllm": vllm.__version__, "torch": torch.__version__},
             notes=tuple(notes),
+            key_options=key_options(self.arguments),
         )
 
     async def _start(self):

@@ -3,8 +3,11 @@ model / hardware / engine / dtype, with a direction-aware tolerance per metric.
 
 Layout under the baselines folder::
 
-    <model>/<hardware>/<engine>-<dtype>.json      metrics
-    <model>/<hardware>/<engine>-<dtype>/*.npy     arrays (logits), with a manifest
+    <model>/<hardware>/<engine>-<dtype>[-<options>].json      metrics
+    <model>/<hardware>/<engine>-<dtype>[-<options>]/*.npy     arrays (logits), with a manifest
+
+``<options>`` names the engine options that change the numbers when they differ from the engine's
+defaults (``vllm-bfloat16-kv_cache_dtype-fp8-quantization-fp8.json``): ``BaselineKey.options``.
 
 Every baseline file is read, listed and written here; a metric entry is
 built by ``baseline_entry`` only (the checker stages one, ``llmperf baselines
@@ -53,6 +56,7 @@ from .noise import RoundStats
 
 SCHEMA_VERSION = 1
 UPDATE_FLAG = "--llmperf-update-baselines"
+STRICT_FLAG = "--llmperf-strict-baselines"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,14 +68,25 @@ class BaselineKey:
     """Device class for CPUs (``cpu``); the accelerator's name otherwise (``nvidia-h100-80gb-hbm3``)."""
     engine: str
     dtype: str
+    options: str = ""
+    """The engine options that change the numbers, as ``name=value`` pairs joined by commas
+    (``kv_cache_dtype=fp8,quantization=fp8``; ``EngineInfo.key_options``); empty for the engine's
+    defaults.  They name a file of their own, so an FP8 run never overwrites the bf16 baselines."""
 
     @classmethod
-    def of(cls, model: str, engine: str, device: str, device_name: str, dtype: str) -> "BaselineKey":
+    def of(cls, model: str, engine: str, device: str, device_name: str, dtype: str,
+           options: dict[str, str] | None = None) -> "BaselineKey":
         """The key of a measurement on ``device`` (class) named ``device_name``."""
-        return cls(model, hardware_key(device, device_name), engine, dtype)
+        return cls(model, hardware_key(device, device_name), engine, dtype, key_options(options or {}))
 
     def relative_path(self) -> Path:
-        return Path(slug(self.model)) / slug(self.hardware) / f"{slug(self.engine)}-{slug(self.dtype)}.json"
+        name = f"{slug(self.engine)}-{slug(self.dtype)}" + (f"-{slug(self.options)}" if self.options else "")
+        return Path(slug(self.model)) / slug(self.hardware) / f"{name}.json"
+
+
+def key_options(options: dict[str, str]) -> str:
+    """``{"quantization": "fp8", "kv_cache_dtype": "fp8"}`` -> ``kv_cache_dtype=fp8,quantization=fp8`` (sorted)."""
+    return ",".join(f"{name}={options[name]}" for name in sorted(options))
 
     def arrays_dir(self, root: Path) -> Path:
         return root / self.relative_path().with_suffix("")

@@ -21,7 +21,7 @@ import datetime as _dt
 from typing import TYPE_CHECKING, Any
 
 from ..results import Metric, git_commit
-from .baselines import (UPDATE_FLAG, BaselineKey, BaselineStore, Tolerance, baseline_entry, has_rounds,
+from .baselines import (STRICT_FLAG, UPDATE_FLAG, BaselineKey, BaselineStore, Tolerance, baseline_entry, has_rounds,
                         limit_from_entry, workload_differences)
 from .limits import Limit, failure_message, judge
 
@@ -36,11 +36,15 @@ TIMING = "llmperf_timing"
 
 
 class Checker:
-    def __init__(self, nodeid: str, user_properties: list, baselines: BaselineStore, update: bool):
+    def __init__(self, nodeid: str, user_properties: list, baselines: BaselineStore, update: bool,
+                 strict: bool = False):
         self.nodeid = nodeid
         self.user_properties = user_properties
         self.store = baselines
         self.update = update
+        self.strict = strict
+        """``--llmperf-strict-baselines``: a metric with no baseline entry fails the test instead of
+        being reported as NO BASELINE."""
         self.failures: list[str] = []
         self.metrics: list[Metric] = []
         self.engine_key: str | None = None
@@ -93,9 +97,10 @@ class Checker:
                          extra: dict | None = None) -> Metric:
         """Gate ``value`` on the recorded baseline of ``key`` (default: the bound engine's).
 
-        No baseline yet: the test fails and names the command that records one,
-        unless this run is recording baselines (then the verdict is ``new``, and
-        a change from the old baseline is reported, not gated).  The key and
+        No baseline yet: the verdict is NO BASELINE with the command that records one
+        (``no_baseline``; a failure under ``--llmperf-strict-baselines``), unless this run is
+        recording baselines (then the verdict is ``new``, and a change from the old baseline is
+        reported, not gated).  The key and
         tolerance go into the metric's extra, so ``llmperf baselines update``
         and ``llmperf report`` can find the baseline later.
         """
@@ -108,11 +113,27 @@ class Checker:
             self.stage_baseline(name, value, unit, higher_is_better, tolerance, key=key)
             verdict = "pass" if limit is not None and value is not None and limit.admits(float(value)) else "new"
         else:
-            verdict = "fail"
-            self.failures.append(f"{name}: no baseline in {self.store.display_path(key)}; record one with: "
-                                 f"pytest {self.nodeid.split('[')[0]} {UPDATE_FLAG}")
+            return self.no_baseline(name, value, unit, higher_is_better, f"no baseline in {self.store.display_path(key)}",
+                                    engine=engine, extra=extra)
         return self._record(judge(name, value, unit, higher_is_better, limit, test=self.nodeid,
                                   engine=engine or self.engine_key, verdict=verdict, extra=extra))
+
+    def record_command(self) -> str:
+        """The command that records this test's baselines."""
+        return f"pytest {self.nodeid.split('[')[0]} {UPDATE_FLAG}"
+
+    def no_baseline(self, name: str, value: float | None, unit: str, higher_is_better: bool | None, reason: str,
+                    *, engine: str | None = None, extra: dict | None = None, command: str | None = None) -> Metric:
+        """A metric with nothing to be judged against (a new metric, a custom profile's first run, a
+        baseline of another workload): its own verdict, NO BASELINE, with the command that records one.
+        It fails the test only under ``--llmperf-strict-baselines`` (CI recipes may turn that on)."""
+        command = command or self.record_command()
+        extra = {**(extra or {}), "no_baseline": reason, "record_with": command}
+        if self.strict:
+            self.failures.append(f"{name}: {reason}; record one with: {command} "
+                                 f"({STRICT_FLAG} makes a missing baseline a failure)")
+        return self._record(judge(name, value, unit, higher_is_better, None, test=self.nodeid,
+                                  engine=engine or self.engine_key, verdict="no_baseline", extra=extra))
 
     def stage_baseline(self, name: str, value: float | None, unit: str, higher_is_better: bool | None,
                        tolerance: Tolerance, *, key: BaselineKey | None = None,
@@ -142,8 +163,8 @@ class Checker:
 
         The value shown is the median raw round value; the baseline shown is the baseline's
         normalized median at this run's calibration (what the baseline engine would do here, now).
-        An old entry (one value and a tolerance) is judged by its tolerance on that median.  A
-        baseline of another workload is not judged against: the test fails and names the difference.
+        An old entry (one value and a tolerance) is judged by its tolerance on that median.  No entry,
+        or one of another workload (named), is NO BASELINE (``no_baseline``).
         INCONCLUSIVE fails only where the profile says so (``inconclusive_fails``).  Under
         ``--llmperf-update-baselines`` nothing is judged: the rounds are staged as the new baseline
         when the machine was quiet during them (``_record_rounds``)."""
@@ -155,16 +176,15 @@ class Checker:
         rate = RoundStats.of(rounds["calibration"]).median
         min_effect = settings.min_effect(higher)
         extra = {**(extra or {}), "baseline_key": dataclasses.asdict(key), "rounds": rounds, "workload": workload,
-                 "min_effect": min_effect, "confidence": settings.confidence}
-        record = f"pytest {self.nodeid.split('[')[0]} {UPDATE_FLAG}"
+                 "min_effect": min_effect, "confidence": settings.confidence,
+                 "round_settings": dataclasses.asdict(settings)}
         where = self.store.display_path(key)
         made = dict(test=self.nodeid, engine=self.engine_key, extra=extra)
         staged = dict(rounds=rounds, workload=workload, min_effect=min_effect)
         if self.update:
             return self._record_rounds(metric, value, rounds, settings, workload, entry, key, made, staged)
         if entry is None:
-            self.failures.append(f"{name}: no baseline in {where}; record one with: {record}")
-            return self._record(judge(name, value, metric.unit, higher, None, verdict="fail", **made))
+            return self.no_baseline(name, value, metric.unit, higher, f"no baseline in {where}", extra=extra)
         if not has_rounds(entry):
             return self.against(name, value, metric.unit, higher, limit_from_entry(entry, where), extra=extra)
         if not comparable(entry, workload, rounds["calibration_kind"]):
@@ -172,9 +192,9 @@ class Checker:
             if entry["rounds"].get("calibration_kind") != rounds["calibration_kind"]:
                 differences.append(f"calibration {rounds['calibration_kind']!r} here, "
                                    f"{entry['rounds'].get('calibration_kind')!r} in the baseline")
-            self.failures.append(f"{name}: not judged: the baseline in {where} was measured under another workload "
-                                 f"({'; '.join(differences)}); record one for this workload with: {record}")
-            return self._record(judge(name, value, metric.unit, higher, None, verdict="fail", **made))
+            return self.no_baseline(name, value, metric.unit, higher,
+                                    f"the baseline in {where} was measured under another workload "
+                                    f"({'; '.join(differences)})", extra=extra)
         judgement = judge_entry(entry, rounds, metric, settings)
         base = entry["rounds"]
         if judgement.basis.startswith("raw"):

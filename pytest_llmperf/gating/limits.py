@@ -65,7 +65,7 @@ def judge(
     *,
     test: str | None = None,
     engine: str | None = None,
-    verdict: Literal["pass", "fail", "inconclusive", "new"] | None = None,
+    verdict: Literal["pass", "fail", "inconclusive", "no_baseline", "new"] | None = None,
     extra: dict | None = None,
 ) -> Metric:
     """Return the metric with its verdict: ``verdict`` where the caller decided it, else

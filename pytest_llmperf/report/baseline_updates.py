@@ -29,7 +29,8 @@ def baseline_key_for(metric: Metric, run: Run) -> BaselineKey | None:
     if not all(engine.get(field) for field in ("model", "device", "engine", "dtype")):
         return None
     return BaselineKey.of(str(engine["model"]), str(engine["engine"]), str(engine["device"]),
-                          str(engine.get("device_name") or engine["device"]), str(engine["dtype"]))
+                          str(engine.get("device_name") or engine["device"]), str(engine["dtype"]),
+                          engine.get("key_options") or None)
 
 
 def refusal_reason(run: Run) -> str | None:

@@ -44,8 +44,13 @@ def metric_row(metric: Metric) -> tuple[str, ...]:
         metric.unit,
         metric.limit or "",
         format_change(relative_change(metric.value, metric.baseline)),
-        metric.verdict.upper(),
+        verdict_label(metric.verdict),
     )
+
+
+def verdict_label(verdict: str) -> str:
+    """``PASS``, ``FAIL``, ``INCONCLUSIVE``, ``NO BASELINE``, ... as the terminal and the reports show it."""
+    return verdict.upper().replace("_", " ")
 
 
 def inconclusive_note(metrics: list[Metric]) -> str | None:
@@ -55,6 +60,18 @@ def inconclusive_note(metrics: list[Metric]) -> str | None:
         return None
     return (f"{len(names)} metric{'s' if len(names) != 1 else ''} INCONCLUSIVE (the rounds could not tell a "
             f"regression from noise; did not fail, see [performance] inconclusive_fails): {', '.join(names)}")
+
+
+def no_baseline_note(metrics: list[Metric]) -> str | None:
+    """``2 metrics NO BASELINE: ...; record with: pytest ...`` (they did not fail), or None."""
+    missing = [m for m in metrics if m.verdict == "no_baseline"]
+    if not missing:
+        return None
+    names = [f"{m.name} [{m.engine}]" if m.engine else m.name for m in missing]
+    commands = list(dict.fromkeys(str(m.extra.get("record_with")) for m in missing if m.extra.get("record_with")))
+    return (f"{len(names)} metric{'s' if len(names) != 1 else ''} NO BASELINE (nothing recorded to judge "
+            f"{'them' if len(names) != 1 else 'it'} against; did not fail, see --llmperf-strict-baselines): "
+            f"{', '.join(names)}; record with: {' ; '.join(commands)}")
 
 
 def text_table(rows: list[tuple[str, ...]], header: tuple[str, ...] = COLUMNS) -> list[str]:
