@@ -6,6 +6,10 @@
 #   setup      install the project's wheels (.whl/) into $WORK/site; stash carried vLLM chunks and GGUF parts
 #   vllm       install the carried vLLM 0.26.0 (all chunks must be stashed) into /tmp/site
 #   shape      pytest -m cuda suites/performance on shape:llama-3.1-8b, profile gpu-h200, recording baselines
+#   recheck    the same command without recording: judged against the baselines just recorded
+#   kv         Offline + benchmarks/gpu_kv_probe.py on shape:llama-3.1-8b, bf16 KV (gpu-h200-kv-bf16) then
+#              FP8 KV (gpu-h200-kv-fp8, its probe compared with the bf16 one), each recording its baselines
+#   llama70b   Offline, Server and TEST06 on shape:llama-2-70b in FP8 (gpu-h200-llama2-70b-fp8), recording
 #   bench      benchmarks/bench_gpu_vllm.py: overhead (bare LLM / engine / Offline SUT) and Server at 20, 60 QPS
 #   gguf       join the GGUF parts, check GGUF_SHA256, place the file where models.embedded_gguf() finds it
 #   embedded   pytest -m cuda suites on the real embedded model (accuracy, compliance, performance), profile
@@ -71,6 +75,46 @@ step_shape() {
     --llmperf-profile gpu-h200 --llmperf-update-baselines
   local status=$?
   pack shape
+  return $status
+}
+
+step_recheck() {
+  use_site
+  suite recheck suites/performance suites/compliance/test_validity.py --llmperf-model shape:llama-3.1-8b \
+    --llmperf-profile gpu-h200
+  local status=$?
+  pack recheck
+  return $status
+}
+
+kv_lines() {  # vLLM's own KV-cache figures, from a step's log
+  grep -h -E "GPU KV cache size|Maximum concurrency" "$WORK/runs/$1/pytest.log" | sed 's/^.*INFO/INFO/' | sort -u
+}
+
+step_kv() {
+  use_site
+  suite kv-bf16 suites/performance/test_offline.py benchmarks/gpu_kv_probe.py --llmperf-model shape:llama-3.1-8b \
+    --llmperf-profile gpu-h200-kv-bf16 --llmperf-update-baselines
+  local reference
+  reference=$(find "$WORK/runs/kv-bf16" -name kv-probe.npz | head -1)
+  LLMPERF_KV_REFERENCE=$reference suite kv-fp8 suites/performance/test_offline.py benchmarks/gpu_kv_probe.py \
+    --llmperf-model shape:llama-3.1-8b --llmperf-profile gpu-h200-kv-fp8 --llmperf-update-baselines
+  local status=$?
+  for step in kv-bf16 kv-fp8; do echo "== $step"; kv_lines "$step"; done | tee "$WORK/runs/kv-fp8/kv-lines.txt"
+  cp -r "$WORK/runs/kv-bf16" "$WORK/runs/kv-fp8/reference-bf16"
+  mv "$WORK/runs/kv-fp8" "$WORK/runs/kv"
+  pack kv
+  return $status
+}
+
+step_llama70b() {
+  use_site
+  suite llama70b suites/performance/test_offline.py suites/performance/test_server.py \
+    suites/compliance/test_test06.py suites/compliance/test_validity.py --llmperf-model shape:llama-2-70b \
+    --llmperf-profile gpu-h200-llama2-70b-fp8 --llmperf-update-baselines
+  local status=$?
+  kv_lines llama70b | tee "$WORK/runs/llama70b/kv-lines.txt"
+  pack llama70b
   return $status
 }
 

@@ -39,20 +39,22 @@ class Peak:
     memory_bandwidth: float
     """Bytes/s."""
     source: str
+    fp8_flops: float | None = None
+    """Dense FP8 tensor FLOP/s (None: no FP8 matrix units)."""
 
 
 #: Datasheet figures. Matched against the device name, first match wins.
 PEAKS: tuple[tuple[str, Peak], ...] = (
-    ("H200", Peak(989.4e12, 4.8e12, "NVIDIA H200 SXM datasheet")),
-    ("H100 NVL", Peak(835e12, 3.9e12, "NVIDIA H100 NVL datasheet")),
-    ("H100 PCIe", Peak(756e12, 2.0e12, "NVIDIA H100 PCIe datasheet")),
-    ("H100", Peak(989.4e12, 3.35e12, "NVIDIA H100 SXM datasheet")),
+    ("H200", Peak(989.4e12, 4.8e12, "NVIDIA H200 SXM datasheet", 1978.9e12)),
+    ("H100 NVL", Peak(835e12, 3.9e12, "NVIDIA H100 NVL datasheet", 1670e12)),
+    ("H100 PCIe", Peak(756e12, 2.0e12, "NVIDIA H100 PCIe datasheet", 1513e12)),
+    ("H100", Peak(989.4e12, 3.35e12, "NVIDIA H100 SXM datasheet", 1978.9e12)),
     ("A100-SXM4-80GB", Peak(312e12, 2.039e12, "NVIDIA A100 80GB SXM datasheet")),
     ("A100 80GB PCIe", Peak(312e12, 1.935e12, "NVIDIA A100 80GB PCIe datasheet")),
     ("A100", Peak(312e12, 1.555e12, "NVIDIA A100 40GB datasheet")),
     ("A800", Peak(312e12, 2.039e12, "NVIDIA A800 80GB SXM datasheet")),
-    ("MI325X", Peak(1307.4e12, 6.0e12, "AMD Instinct MI325X datasheet")),
-    ("MI300X", Peak(1307.4e12, 5.3e12, "AMD Instinct MI300X datasheet")),
+    ("MI325X", Peak(1307.4e12, 6.0e12, "AMD Instinct MI325X datasheet", 2614.9e12)),
+    ("MI300X", Peak(1307.4e12, 5.3e12, "AMD Instinct MI300X datasheet", 2614.9e12)),
     ("910B", Peak(313e12, 1.6e12, "Huawei Ascend 910B (published figures)")),
 )
 

@@ -282,8 +282,9 @@ def record_utilization(check: Checker, session: LlmperfSession, engine: Engine, 
         per_position = kv_bytes_per_position(config, engine.info.dtype, getattr(engine, "kv_cache_dtype", "auto"))
         if per_position is not None:
             kv_per_second = run.stats.kv_positions_read * per_position * tokens_per_second / run.stats.tokens
+    quantization = (getattr(engine.info, "key_options", None) or {}).get("quantization")
     found = utilization(engine.info.device_name, parameters, engine.info.dtype, tokens_per_second, steps_per_second,
-                        kv_per_second)
+                        kv_per_second, quantization=quantization)
     extra = found.extra()
     if session.model.shape:
         extra["model_shape"] = (f"shape:{session.model.shape}: the real architecture with the embedded tokenizer's "

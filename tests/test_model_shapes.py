@@ -51,3 +51,14 @@ def test_accuracy_suites_skip_a_shape_before_loading_an_engine(copy_suites):
     result = pytester.runpytest("-m", "cpu", "--llmperf-model", "shape:llama-2-70b", "-rs")
     result.assert_outcomes(skipped=2)
     result.stdout.fnmatch_lines(["*shape:llama-2-70b has random weights, so accuracy cannot be judged*"])
+
+
+def test_fp8_weights_count_one_byte_and_fp8_math_is_against_the_fp8_peak():
+    bf16 = utilization("NVIDIA H200", 70_000_000_000, "bfloat16", 3000.0, 20.0)
+    fp8 = utilization("NVIDIA H200", 70_000_000_000, "bfloat16", 3000.0, 20.0, quantization="fp8")
+    assert fp8.bytes_per_step == bf16.bytes_per_step / 2  # 1 byte per weight, not bfloat16's 2
+    assert fp8.mbu == pytest.approx(bf16.mbu / 2)
+    assert fp8.mfu == pytest.approx(bf16.mfu * 989.4 / 1978.9)  # the H200's dense FP8 peak is twice its bf16 one
+    assert "dense FP8" in fp8.note and "quantization=fp8" in fp8.note and fp8.extra()["peak_flops"] == 1978.9e12
+    # A device without FP8 matrix units reads n/a rather than a number against the wrong peak.
+    assert utilization("NVIDIA A100-SXM4-80GB", 70_000_000_000, "bfloat16", 3000.0, 20.0, quantization="fp8").mfu is None

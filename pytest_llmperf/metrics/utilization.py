@@ -23,6 +23,9 @@ from ..hardware import Peak, peak_for
 
 #: Bytes per weight for the dtypes engines report.
 DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "int8": 1, "fp8": 1}
+#: Weight formats of quantized checkpoints (vLLM's ``quantization``): bytes per weight, and whether
+#: their matrix products run on the FP8 tensor units (then MFU is against the FP8 peak).
+QUANTIZED_WEIGHTS = {"fp8": (1, True), "fbgemm_fp8": (1, True), "modelopt": (1, True)}
 #: KV-cache dtypes (vLLM's ``kv_cache_dtype``) and their bytes per value; "auto" = the model's dtype.
 KV_DTYPE_BYTES = {"fp8": 1, "fp8_e4m3": 1, "fp8_e5m2": 1, "float16": 2, "bfloat16": 2, "float32": 4}
 
@@ -65,6 +68,8 @@ class Utilization:
     """Decode steps per second (batched tokens of one forward pass count once)."""
     note: str
     """How the numbers were obtained, or why they are n/a."""
+    peak_flops: float | None = None
+    """The FLOP/s peak MFU is against (bf16, or FP8 for FP8-quantized weights), per device."""
 
     def extra(self) -> dict:
         """The inputs, for a metric's ``extra``."""
@@ -73,7 +78,8 @@ class Utilization:
             "bytes_per_step": self.bytes_per_step,
             "kv_bytes_per_second": self.kv_bytes_per_second,
             "steps_per_second": self.steps_per_second,
-            "peak_flops": None if self.peak is None else self.peak.bf16_flops,
+            "peak_flops": self.peak_flops if self.peak_flops is not None else (
+                None if self.peak is None else self.peak.bf16_flops),
             "peak_bandwidth": None if self.peak is None else self.peak.memory_bandwidth,
             "peak_source": None if self.peak is None else self.peak.source,
             "note": self.note,
@@ -90,14 +96,22 @@ def memory_bandwidth_utilization(bytes_per_step: float, steps_per_second: float,
 
 def utilization(device_name: str, parameters: int, dtype: str, tokens_per_second: float | None,
                 steps_per_second: float | None, kv_bytes_per_second: float | None = None,
-                devices: int = 1) -> Utilization:
-    """MFU and MBU for a throughput measured on ``device_name`` (``devices`` of them: peaks add up)."""
-    bytes_per_step = float(parameters * DTYPE_BYTES.get(dtype, 2))
+                devices: int = 1, quantization: str | None = None) -> Utilization:
+    """MFU and MBU for a throughput measured on ``device_name`` (``devices`` of them: peaks add up).
+
+    ``quantization`` (vLLM's, e.g. ``fp8``): weights of that format count their own bytes (1 for FP8,
+    not the activation dtype's 2), and FP8 matrix work is measured against the FP8 peak."""
+    weight_bytes, fp8_math = QUANTIZED_WEIGHTS.get(quantization or "", (DTYPE_BYTES.get(dtype, 2), False))
+    bytes_per_step = float(parameters * weight_bytes)
     peak = peak_for(device_name)
     if peak is None:
         return Utilization(None, None, None, parameters, bytes_per_step, kv_bytes_per_second, steps_per_second,
                            f"n/a: no datasheet peak known for {device_name!r} (see hardware.PEAKS)")
-    flops, bandwidth = peak.bf16_flops * devices, peak.memory_bandwidth * devices
+    if fp8_math and peak.fp8_flops is None:
+        return Utilization(None, None, peak, parameters, bytes_per_step, kv_bytes_per_second, steps_per_second,
+                           f"n/a: {peak.source} gives no FP8 peak for quantization={quantization}")
+    peak_flops = peak.fp8_flops if fp8_math else peak.bf16_flops
+    flops, bandwidth = peak_flops * devices, peak.memory_bandwidth * devices
     mfu = None if tokens_per_second is None else model_flops_utilization(parameters, tokens_per_second, flops)
     mbu = None
     if steps_per_second is not None:
@@ -105,9 +119,13 @@ def utilization(device_name: str, parameters: int, dtype: str, tokens_per_second
                + (kv_bytes_per_second or 0.0) / bandwidth)
     kv = ("KV-cache bytes read/s included" if kv_bytes_per_second is not None
           else "KV cache not counted: a lower bound")
-    note = (f"datasheet peak {peak.source}: {peak.bf16_flops / 1e12:g} TFLOP/s dense bf16, "
+    math_kind = "FP8" if fp8_math else "bf16"
+    note = (f"datasheet peak {peak.source}: {peak_flops / 1e12:g} TFLOP/s dense {math_kind}, "
             f"{peak.memory_bandwidth / 1e12:g} TB/s{f' per device, {devices} devices' if devices > 1 else ''}; "
             f"MFU = 2 x params x tokens/s / peak; MBU = (weight bytes x decode steps/s + KV bytes/s) / peak ({kv})")
-    if dtype not in DTYPE_BYTES:
+    if quantization:
+        note += f"; quantization={quantization}: {weight_bytes} byte(s) per weight"
+    if dtype not in DTYPE_BYTES and not quantization:
         note += f"; dtype {dtype!r} unknown, 2 bytes per weight assumed"
-    return Utilization(mfu, mbu, peak, parameters, bytes_per_step, kv_bytes_per_second, steps_per_second, note)
+    return Utilization(mfu, mbu, peak, parameters, bytes_per_step, kv_bytes_per_second, steps_per_second, note,
+                       peak_flops)
