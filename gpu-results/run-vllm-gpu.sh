@@ -7,8 +7,9 @@
 #   vllm       install the carried vLLM 0.26.0 (all chunks must be stashed) into /tmp/site
 #   shape      pytest -m cuda suites/performance on shape:llama-3.1-8b, profile gpu-h200, recording baselines
 #   recheck    the same command without recording: judged against the baselines just recorded
-#   kv         Offline + benchmarks/gpu_kv_probe.py on shape:llama-3.1-8b, bf16 KV (gpu-h200-kv-bf16) then
-#              FP8 KV (gpu-h200-kv-fp8, its probe compared with the bf16 one), each recording its baselines
+#   kv         Offline + benchmarks/gpu_kv_probe.py on shape:llama-3.1-8b, bf16 KV (gpu-h200-kv-bf16, the
+#              reference: not recorded, it shares gpu-h200's baseline file) then FP8 KV (gpu-h200-kv-fp8, its
+#              probe compared with the bf16 one, recording its own baseline file)
 #   llama70b   Offline, Server and TEST06 on shape:llama-2-70b in FP8 (gpu-h200-llama2-70b-fp8), recording
 #   bench      benchmarks/bench_gpu_vllm.py: overhead (bare LLM / engine / Offline SUT) and Server at 20, 60 QPS
 #   gguf       join the GGUF parts, check GGUF_SHA256, place the file where models.embedded_gguf() finds it
@@ -94,7 +95,7 @@ kv_lines() {  # vLLM's own KV-cache figures, from a step's log
 step_kv() {
   use_site
   suite kv-bf16 suites/performance/test_offline.py benchmarks/gpu_kv_probe.py --llmperf-model shape:llama-3.1-8b \
-    --llmperf-profile gpu-h200-kv-bf16 --llmperf-update-baselines
+    --llmperf-profile gpu-h200-kv-bf16
   local reference
   reference=$(find "$WORK/runs/kv-bf16" -name kv-probe.npz | head -1)
   LLMPERF_KV_REFERENCE=$reference suite kv-fp8 suites/performance/test_offline.py benchmarks/gpu_kv_probe.py \
