@@ -4,10 +4,17 @@
 calibrate, round, ..., calibrate); a round's normalized value is its raw value
 divided by the mean of the two calibration rates around it (higher is better)
 or multiplied by it (lower is better: a time in units of calibration work).
-``gate_rounds`` measures ``[performance] rounds`` rounds, re-measures one round
-at a time while any metric is INCONCLUSIVE (up to ``max_rounds``, and only while
-``max_rounds`` rounds of the spread seen could decide at all), then records
-every metric on the checker, which judges it (``Checker.against_rounds``).
+``gate_rounds`` follows a two-look sequential rule: it measures ``[performance]
+rounds`` rounds and looks; while any metric is INCONCLUSIVE (and ``max_rounds``
+rounds of the spread seen could decide it at all) it measures up to ``max_rounds``
+and looks once more; then it records every metric on the checker, which judges it
+(``Checker.against_rounds``).  Each look's interval is at confidence
+``1 - (1 - confidence) / looks`` (``RoundSettings.look_confidence``, Bonferroni over
+the looks), so the chance that any look's interval misses the true change stays
+within ``1 - confidence``: a false FAIL (a change inside the minimum effect called a
+regression) and a false PASS (a regression beyond it called a pass) each within
+``(1 - confidence) / 2``, however the run stops.  Re-measuring one round at a time and
+looking each time at 95% held no such bound.
 
 Each round also records how much of the CPU other processes took meanwhile
 (``gating.contention``).  Against a clean baseline from the same host, this run's
@@ -55,6 +62,21 @@ class RoundSettings:
     def of(cls, section: PerformanceSection, source: str) -> "RoundSettings":
         return cls(section.rounds, section.max_rounds, section.min_effect_throughput, section.min_effect_latency,
                    section.confidence, section.inconclusive_fails, section.max_contention, source)
+
+    @property
+    def looks(self) -> int:
+        """How often the sequential rule looks: after ``rounds``, and after ``max_rounds`` when more are allowed."""
+        return 2 if self.max_rounds > self.rounds else 1
+
+    @property
+    def look_confidence(self) -> float:
+        """Each look's confidence: ``confidence`` split over the looks (Bonferroni), so that the rule as a
+        whole holds ``confidence``."""
+        return 1 - (1 - self.confidence) / self.looks
+
+    def at_each_look(self) -> "RoundSettings":
+        """These settings with ``confidence`` set to one look's (what judging a look uses)."""
+        return dataclasses.replace(self, confidence=self.look_confidence)
 
     def min_effect(self, higher_is_better: bool) -> float:
         return self.min_effect_throughput if higher_is_better else self.min_effect_latency
@@ -214,8 +236,11 @@ def record_interrupted(check: "Checker", metrics: Sequence[RoundMetric], measure
 
 def gate_rounds(check: "Checker", metrics: Sequence[RoundMetric], measurer: RoundMeasurer, settings: RoundSettings,
                 workload: dict[str, Any], *, key: BaselineKey | None = None, extra: dict | None = None) -> None:
-    """Measure, re-measure while INCONCLUSIVE (up to ``max_rounds``), and record each metric on ``check``."""
+    """Measure ``rounds``, then up to ``max_rounds`` while any metric is INCONCLUSIVE (the two-look rule of
+    the module docstring), and record each metric on ``check``."""
     key = check.resolve_key(key, metrics[0].name)
+    family = settings
+    settings = settings.at_each_look()
     entries = {m.name: check.store.entry(key, m.name) for m in metrics}
 
     def undecided(metric: RoundMetric) -> bool:
@@ -230,8 +255,8 @@ def gate_rounds(check: "Checker", metrics: Sequence[RoundMetric], measurer: Roun
     try:
         measurer.more(settings.rounds)
         # Recording a baseline compares with nothing: its rounds are what they are.
-        while not check.update and measurer.count < settings.max_rounds and any(map(undecided, metrics)):
-            measurer.more(1)
+        if not check.update and measurer.count < settings.max_rounds and any(map(undecided, metrics)):
+            measurer.more(settings.max_rounds - measurer.count)  # the second and last look
     except KeyboardInterrupt:  # Ctrl-C, SIGTERM: keep the rounds measured so far, judge nothing
         record_interrupted(check, metrics, measurer)
         raise
@@ -242,4 +267,6 @@ def gate_rounds(check: "Checker", metrics: Sequence[RoundMetric], measurer: Roun
             check.info(metric.name, None, metric.unit, metric.higher_is_better, extra={"rounds": measurer.record(metric)})
             continue
         check.against_rounds(metric, measurer.record(metric), settings, workload, entry=entries[metric.name],
-                             key=key, extra=extra)
+                             key=key, extra={**(extra or {}), "sequential": {
+                                 "looks": family.looks, "family_confidence": family.confidence,
+                                 "rule": "two looks, confidence split over them (Bonferroni)"}})
