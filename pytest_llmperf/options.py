@@ -26,6 +26,7 @@ STRICT_BASELINES = "--llmperf-strict-baselines"
 PROFILE = "--llmperf-profile"
 ENDPOINT = "--llmperf-endpoint"
 SAMPLES = "--llmperf-samples"
+SERVER_PID = "--llmperf-server-pid"
 
 DEVICE_CHOICES = ("auto",) + hardware.DEVICE_CLASSES
 
@@ -106,6 +107,9 @@ OPTIONS: tuple[OptionSpec, ...] = (
                f"profile name ({', '.join(profiles.available_profiles())}) or .toml file (default: embedded)", "NAME|FILE"),
     OptionSpec(ENDPOINT, parse_endpoint, None, "base URL of an HTTP engine, e.g. http://127.0.0.1:8000/v1", "URL"),
     OptionSpec(SAMPLES, parse_samples, None, "dataset samples to use (default: the profile's; 0 = all)", "N"),
+    OptionSpec(SERVER_PID, parsers.whole_number(1, "pass the process id of the server behind --llmperf-endpoint"),
+               None, "process id of the HTTP engine's server on this machine, counted as the run's own CPU use "
+               "by the contention meter (default: found by the port of a loopback endpoint)", "PID"),
 )
 
 
@@ -138,6 +142,8 @@ class Settings:
     rootdir: Path
     strict_baselines: bool = False
     """A metric with no baseline entry fails (``--llmperf-strict-baselines``) instead of NO BASELINE."""
+    server_pid: int | None = None
+    """``--llmperf-server-pid``: the HTTP engine's server process, for the contention meter."""
 
 
 def read_settings(config) -> Settings:
@@ -170,6 +176,7 @@ def read_settings(config) -> Settings:
         samples=values[SAMPLES],
         rootdir=rootdir,
         strict_baselines=bool(values[STRICT_BASELINES]),
+        server_pid=values[SERVER_PID],
     )
 
 

@@ -16,7 +16,7 @@ import dataclasses
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from .gating.calibration import calibration_kind, calibration_rate
-from .gating.contention import ContentionMeter
+from .gating.contention import ContentionMeter, server_pids
 from .gating.rounds import RoundMeasurer, RoundMetric, RoundSettings, gate_rounds
 
 if TYPE_CHECKING:
@@ -62,6 +62,19 @@ def loadgen_workload(session: "LlmperfSession", engine: "Engine", scenario: str)
     return workload(engine, **settings)
 
 
+def contention_meter(session: "LlmperfSession", engine: "Engine") -> ContentionMeter:
+    """The meter of ``engine``'s rounds. An HTTP engine's server counts as part of the run: the process
+    named by ``--llmperf-server-pid``, else the one listening on a loopback endpoint's port; where a local
+    server's process cannot be found, contention is unknown (docs/performance-gates.md)."""
+    endpoint = getattr(engine, "endpoint", None)
+    if endpoint is None:
+        return ContentionMeter()
+    if session.settings.server_pid is not None:
+        return ContentionMeter(pids=(session.settings.server_pid,))
+    pids = server_pids(endpoint)
+    return ContentionMeter(enabled=pids is not None, pids=pids or ())
+
+
 def gate_in_rounds(check: "Checker", session: "LlmperfSession", engine: "Engine", metrics: Sequence[RoundMetric],
                    measure: Callable[[int], dict[str, float]], workload: dict[str, Any], *,
                    rounds: int | None = None, extra: dict | None = None) -> RoundMeasurer:
@@ -73,8 +86,7 @@ def gate_in_rounds(check: "Checker", session: "LlmperfSession", engine: "Engine"
         with session.timed("calibrate"):
             return calibration_rate(kind, engine.info.threads)
 
-    # An HTTP engine's server is not this process's child: its CPU time would count as a neighbour's.
-    meter = ContentionMeter(enabled=not hasattr(engine, "endpoint"))
+    meter = contention_meter(session, engine)
     measurer = RoundMeasurer(measure, calibrate, kind, meter)
     settings = round_settings(session, rounds=rounds)
     if session.settings.update_baselines:  # a baseline always gets its full count of rounds

@@ -293,6 +293,35 @@ def test_the_contention_meter_sees_a_neighbour_but_not_this_process_tree():
     assert ContentionMeter(enabled=False).stop() is None
 
 
+def test_a_server_started_beside_pytest_counts_as_the_run_not_as_a_neighbour():
+    import socket
+
+    import psutil
+
+    from pytest_llmperf.gating import contention
+
+    # A process outside this tree that listens on a loopback port, as `python -m pytest_llmperf.servers` starts.
+    port = socket.socket()
+    port.bind(("127.0.0.1", 0))
+    number = port.getsockname()[1]
+    port.close()
+    server = ("import socket, time\ns = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
+              f"s.bind(('127.0.0.1', {number})); s.listen()\nend = time.time() + 3\nwhile time.time() < end: pass")
+    subprocess.run(["sh", "-c", f"'{sys.executable}' -c \"{server}\" >/dev/null 2>&1 &"], check=True)
+    deadline = time.time() + 2
+    while time.time() < deadline and not contention.server_pids(f"http://127.0.0.1:{number}/v1"):
+        time.sleep(0.05)
+    (pid,) = contention.server_pids(f"http://127.0.0.1:{number}/v1")
+    assert psutil.Process(pid).ppid() != os.getpid()  # not a child: re-parented
+    assert contention.server_pids("http://inference.example.com:8000/v1") == ()  # elsewhere: no CPU here
+    alone, counted = ContentionMeter(), ContentionMeter(pids=(pid,))
+    alone.start(), counted.start()
+    time.sleep(1.0)
+    seen_alone, seen_counted = alone.stop(), counted.stop()
+    assert seen_alone >= 0.6 / os.cpu_count()  # without the pid the busy server is a neighbour
+    assert seen_counted < seen_alone - 0.3 / os.cpu_count()  # with it, its core is the run's own
+
+
 def test_the_two_look_rule_holds_its_false_fail_rate_at_the_minimum_effect(tmp_path):
     # The worst case for a false FAIL: the engine is slower by exactly the minimum effect (15%), which is
     # not a regression. Over both looks, FAIL must stay within (1 - confidence) / 2 = 2.5% of runs.

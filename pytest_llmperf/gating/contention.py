@@ -9,6 +9,12 @@ are judged on the calibrated ratio (``gating.rounds``, docs/performance-gates.md
 
 Read from ``/proc/stat`` (the machine) and ``psutil`` (this process tree).  Where
 either is missing the contention is unknown (``None``) and rounds count as shared.
+
+An HTTP engine's server is no descendant of this process when it was started
+beside pytest (``python -m pytest_llmperf.servers ... -- pytest ...``, or by hand):
+its process tree is counted as this run's too (``ContentionMeter(pids=...)``), found
+by the port it listens on for a loopback endpoint (``server_pids``) or named with
+``--llmperf-server-pid``.  A server on another host uses no CPU here.
 """
 
 from __future__ import annotations
@@ -37,42 +43,83 @@ def _machine_jiffies() -> tuple[float, float] | None:
     return total - idle, total
 
 
-def _tree_cpu_seconds() -> float | None:
-    """CPU seconds used so far by this process and its live descendants (vLLM's engine core, servers)."""
+def _tree_cpu_seconds(pids: tuple[int, ...] = ()) -> float | None:
+    """CPU seconds used so far by this process, the processes ``pids`` and all their live descendants
+    (vLLM's engine core, servers); each process counted once."""
     try:
         import psutil
     except ImportError:
         return None
-    me = psutil.Process()
-    seconds = sum(me.cpu_times()[:2])
-    for child in me.children(recursive=True):
+    roots = [psutil.Process()]
+    for pid in pids:
         try:
-            seconds += sum(child.cpu_times()[:2])
+            roots.append(psutil.Process(pid))
         except psutil.Error:
-            continue  # gone meanwhile: its time is lost, which can only overstate contention
+            continue  # the server is gone: its time is lost, which can only overstate contention
+    seen: set[int] = set()
+    seconds = 0.0
+    for root in roots:
+        try:
+            members = [root, *root.children(recursive=True)]
+        except psutil.Error:
+            continue
+        for process in members:
+            if process.pid in seen:
+                continue
+            seen.add(process.pid)
+            try:
+                seconds += sum(process.cpu_times()[:2])
+            except psutil.Error:
+                continue  # gone meanwhile: its time is lost, which can only overstate contention
     return seconds
+
+
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1", "0.0.0.0")
+
+
+def server_pids(endpoint: str) -> tuple[int, ...] | None:
+    """The processes listening on ``endpoint``'s port when it is on this machine (loopback); ``()`` for a
+    server on another host (it uses no CPU here); None when a local server's process cannot be found."""
+    from urllib.parse import urlparse
+
+    parsed = urlparse(endpoint)
+    if parsed.hostname not in LOOPBACK_HOSTS:
+        return ()
+    port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    try:
+        import psutil
+
+        connections = psutil.net_connections(kind="tcp")
+    except (ImportError, OSError, RuntimeError):
+        return None
+    found = tuple(sorted({c.pid for c in connections
+                          if c.pid and c.status == "LISTEN" and c.laddr and c.laddr.port == port}))
+    return found or None
 
 
 class ContentionMeter:
     """``start()`` before a round, ``stop()`` after it: the fraction of the machine's CPU time
-    others used in between (0 = nobody, 1 = every core), or ``None`` where it cannot be read."""
+    others used in between (0 = nobody, 1 = every core), or ``None`` where it cannot be read.
 
-    def __init__(self, enabled: bool = True) -> None:
+    ``pids``: processes outside this one's tree whose CPU time is this run's too (an HTTP engine's server)."""
+
+    def __init__(self, enabled: bool = True, pids: tuple[int, ...] = ()) -> None:
         self.enabled = enabled
+        self.pids = tuple(pids)
         self._start: tuple[tuple[float, float], float, float] | None = None
 
     def start(self) -> None:
         if not self.enabled:
             self._start = None
             return
-        machine, mine = _machine_jiffies(), _tree_cpu_seconds()
+        machine, mine = _machine_jiffies(), _tree_cpu_seconds(self.pids)
         self._start = None if machine is None or mine is None else (machine, mine, time.monotonic())
 
     def stop(self) -> float | None:
         if self._start is None:
             return None
         (busy0, total0), mine0, _ = self._start
-        machine, mine = _machine_jiffies(), _tree_cpu_seconds()
+        machine, mine = _machine_jiffies(), _tree_cpu_seconds(self.pids)
         self._start = None
         if machine is None or mine is None or machine[1] <= total0:
             return None
