@@ -8,9 +8,10 @@ seconds.  ``stop_descendants()`` does the same for everything this process
 started; the plugin calls it when a session was interrupted, so nothing it
 started outlives it.
 
-Descendants are found through ``/proc`` (Linux; elsewhere only the process
-group is signalled).  Each one is remembered with its start time, so a pid that
-was reused by an unrelated process meanwhile is never signalled.
+Descendants are found with psutil (``Process.children(recursive=True)``, on every
+platform it supports), as the contention meter finds them.  Each one is remembered
+with its start time, so a pid that was reused by an unrelated process meanwhile is
+never signalled.
 """
 
 from __future__ import annotations
@@ -19,61 +20,52 @@ import dataclasses
 import os
 import signal
 import time
-from pathlib import Path
 
-PROC = Path("/proc")
+import psutil
+
 DEFAULT_GRACE_S = 5.0
 """Seconds between SIGTERM and SIGKILL when none is given."""
 
 
 @dataclasses.dataclass(frozen=True)
 class ProcessRef:
-    """A process as it was found: pid, and its start time (clock ticks since boot) to tell a reused pid apart."""
+    """A process as it was found: pid, and its start time (psutil's ``create_time``) to tell a reused pid apart."""
 
     pid: int
-    started: int
+    started: float
 
     def alive(self) -> bool:
-        stat = _stat(self.pid)
-        return stat is not None and stat[1] == self.started and stat[2] != "Z"
+        try:
+            process = psutil.Process(self.pid)
+            return process.create_time() == self.started and process.status() != psutil.STATUS_ZOMBIE
+        except psutil.Error:
+            return False
 
 
-def _stat(pid: int) -> tuple[int, int, str] | None:
-    """(parent pid, start time, state) of ``pid`` from ``/proc/PID/stat``, or None if it is gone."""
+def _ref(process: psutil.Process) -> ProcessRef | None:
     try:
-        text = (PROC / str(pid) / "stat").read_text()
-    except OSError:
+        if process.status() == psutil.STATUS_ZOMBIE:
+            return None
+        return ProcessRef(process.pid, process.create_time())
+    except psutil.Error:
         return None
-    # The command name (field 2) is in parentheses and may hold spaces or ')': split after the last one.
-    fields = text[text.rindex(")") + 2:].split()
-    return int(fields[1]), int(fields[19]), fields[0]
 
 
 def process_ref(pid: int) -> ProcessRef | None:
     """``pid`` as a ``ProcessRef``, or None if it is not running."""
-    stat = _stat(pid)
-    return None if stat is None else ProcessRef(pid, stat[1])
+    try:
+        return _ref(psutil.Process(pid))
+    except psutil.Error:
+        return None
 
 
 def descendants(pid: int | None = None) -> list[ProcessRef]:
-    """Every living descendant of ``pid`` (default: this process), children first; [] without /proc."""
-    root = os.getpid() if pid is None else pid
-    children: dict[int, list[ProcessRef]] = {}
+    """Every living descendant of ``pid`` (default: this process), children first; [] when it is gone."""
     try:
-        entries = [entry.name for entry in PROC.iterdir() if entry.name.isdigit()]
-    except OSError:
+        children = psutil.Process(os.getpid() if pid is None else pid).children(recursive=True)
+    except psutil.Error:
         return []
-    for name in entries:
-        stat = _stat(int(name))
-        if stat is not None and stat[2] != "Z":
-            children.setdefault(stat[0], []).append(ProcessRef(int(name), stat[1]))
-    found: list[ProcessRef] = []
-    frontier = [root]
-    while frontier:
-        for child in children.get(frontier.pop(0), []):
-            found.append(child)
-            frontier.append(child.pid)
-    return found
+    return [ref for ref in map(_ref, children) if ref is not None]
 
 
 def _signal(ref: ProcessRef, sig: int) -> None:
