@@ -83,13 +83,13 @@ class BaselineKey:
         name = f"{slug(self.engine)}-{slug(self.dtype)}" + (f"-{slug(self.options)}" if self.options else "")
         return Path(slug(self.model)) / slug(self.hardware) / f"{name}.json"
 
+    def arrays_dir(self, root: Path) -> Path:
+        return root / self.relative_path().with_suffix("")
+
 
 def key_options(options: dict[str, str]) -> str:
     """``{"quantization": "fp8", "kv_cache_dtype": "fp8"}`` -> ``kv_cache_dtype=fp8,quantization=fp8`` (sorted)."""
     return ",".join(f"{name}={options[name]}" for name in sorted(options))
-
-    def arrays_dir(self, root: Path) -> Path:
-        return root / self.relative_path().with_suffix("")
 
 
 def hardware_key(device: str, device_name: str) -> str:
