@@ -73,14 +73,18 @@ def pytest_sessionstart(session):
     interrupts.install()  # SIGINT / SIGTERM stop the session at once (docs/loadgen.md)
 
 
-@pytest.hookimpl(trylast=True)
-def pytest_unconfigure(config):
+def close_engines(config) -> None:
     session = config.stash.get(SESSION_KEY, None)
     try:
         if session is not None:
             session.close()
     except KeyboardInterrupt:  # Ctrl-C while the engines shut down: go on stopping what is left
         pass
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config):
+    close_engines(config)
     interrupts.end_session()  # after an interrupt: stop every descendant, then end the process here
     interrupts.uninstall()
 
@@ -203,6 +207,9 @@ class ControllerHooks:
             self.recorder.on_report(report)
 
     def pytest_sessionfinish(self, session, exitstatus):
+        # Engines stop here, before the terminal summary, so what they print while stopping comes
+        # before pytest's last lines (pytest_unconfigure closes again: a no-op by then).
+        close_engines(session.config)
         if self.recorder is not None:
             self.written = self.recorder.finish(int(exitstatus))
 

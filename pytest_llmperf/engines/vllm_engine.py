@@ -118,8 +118,10 @@ class VllmEngine:
         import vllm
 
         from ..models import offline_environment
+        from .vllm_logs import install as quiet_shutdown_logs
 
         offline_environment()
+        quiet_shutdown_logs()
         # A pytest session has touched CUDA already (device detection): a forked engine core could not
         # use it, so vLLM's processes start with spawn (its own choice too once it sees CUDA in use).
         os.environ.setdefault("VLLM_WORKER_MULTIPROC_METHOD", "spawn")
