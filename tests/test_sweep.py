@@ -14,7 +14,7 @@ import pytest
 from plumbing import PacedEngine
 from pytest_llmperf.engines import GenerationParams
 from pytest_llmperf.errors import UsageError
-from pytest_llmperf.loadgen.query_times import QueryTiming, Slo, percentile, query_stats
+from pytest_llmperf.loadgen.query_times import QueryTiming, Slo, percentile, query_stats, read_query_times
 from pytest_llmperf.loadgen.sweep import (SWEEP_FILE, SweepPoint, concurrency_point, pareto_front, parse_loads,
                                           sweep)
 from test_capacity import PROMPTS, SLOTS, STEP_S, capacity_profile, runner
@@ -73,7 +73,8 @@ def test_sweep_over_the_paced_engine(tmp_path):
     assert below.loadgen["result"] == "VALID" and below.stats.good_queries == below.stats.queries
     assert above.stats.good_queries < above.stats.queries
     for point in points:  # goodput counts, from the raw file, exactly the queries within both limits
-        raw = json.loads((tmp_path / f"qps-{point.load:g}" / "queries.json").read_text())["queries"]
+        raw = [(q.qsl_idx, q.issued, q.token_times, q.tokens)
+               for q in read_query_times(tmp_path / f"qps-{point.load:g}")]
         good = sum(1 for _, issued, times, n in raw
                    if times and times[0] - issued <= 0.100 and (n < 2 or (times[-1] - times[0]) / (n - 1) <= 0.030))
         assert point.stats.good_queries == good

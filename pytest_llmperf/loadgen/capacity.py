@@ -5,7 +5,7 @@ Short probes bracket the rate (doubling from ``qps_min`` until a probe fails or
 failing rates are within ``precision`` of each other.  A probe is too short for
 LoadGen's early stopping to certify a 99th percentile, so a probe passes when
 its own TTFT and TPOT at the profile's percentile, estimated from the engine's
-token times of every query (``queries.json``), are at most ``(1 - margin)`` x
+token times of every query (``queries.npz``), are at most ``(1 - margin)`` x
 the profile's limits.  One confirming run at the found rate, with the profile's
 full duration and query count, must then be VALID in LoadGen's own terms.
 
@@ -99,9 +99,9 @@ def judge_probe(folder: Path, run: RunSettings, margin: float) -> tuple[bool, fl
     """Pass when TTFT and TPOT at the run's percentile are within (1 - margin) x their limits."""
     queries = read_query_times(folder)
     p = run.target_latency_percentile * 100
-    empty = sum(1 for q in queries if not q.token_times)
-    ttft = percentile([q.ttft for q in queries if q.ttft is not None], p)
-    tpot = percentile([q.tpot for q in queries if q.tpot is not None], p)
+    empty = len(queries) - int(queries.answered.sum())
+    ttft = percentile(queries.ttft(), p)  # NaN (no answer, or under 2 tokens for TPOT) is left out
+    tpot = percentile(queries.tpot(), p)
     ttft_ms = None if ttft is None else ttft * 1e3
     tpot_ms = None if tpot is None else tpot * 1e3
     if empty or not queries:

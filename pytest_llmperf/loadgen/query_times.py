@@ -3,23 +3,26 @@
 LoadGen's logs report TTFT, TPOT and latency percentiles but no per-token
 times and no per-query records.  The SUT keeps, for every completed sample, the
 time LoadGen handed it over and the ``perf_counter`` time the engine stamped on
-each of its tokens; the runner writes them to ``queries.json`` beside LoadGen's
-logs.  From them: TTFT, TPOT, inter-token latency (ITL) and end-to-end latency
-per query, their percentiles, and goodput (queries meeting every SLO, per
-second).  Percentiles follow LoadGen's rule (the value at index floor(p x n)).
+each of its tokens, as columns (``query_store``); the runner writes them to
+``queries.npz`` beside LoadGen's logs.  From them: TTFT, TPOT, inter-token
+latency (ITL) and end-to-end latency per query, their percentiles, and goodput
+(queries meeting every SLO, per second).  Percentiles follow LoadGen's rule (the value at index floor(p x n)).
+The statistics work on the columns, so a run of millions of tokens costs seconds.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from .. import atomic
-from ..errors import InputError
+import numpy as np
 
-QUERY_TIMES = "queries.json"
+from .query_store import LEGACY_QUERY_TIMES, QUERY_STORE, QueryTimes, read_query_store, write_query_store
+
+QUERY_TIMES = QUERY_STORE
+STALE_QUERY_TIMES = (QUERY_STORE, LEGACY_QUERY_TIMES)
+"""Removed from a run folder before a run: an older run's ``queries.json`` must not outlive it."""
 PERCENTILES = (50.0, 90.0, 99.0)
 LATENCIES = ("ttft", "tpot", "itl", "e2e")
 """Time to first token, time per output token after the first, inter-token gap, issue to last token."""
@@ -75,6 +78,15 @@ class Slo:
                 return False
         return True
 
+    def met(self, times: QueryTimes) -> np.ndarray:
+        """``met_by`` for every query of ``times`` at once (a bool per query)."""
+        good = times.answered.copy()
+        with np.errstate(invalid="ignore"):
+            for limit_ms, values in ((self.ttft_ms, times.ttft), (self.tpot_ms, times.tpot), (self.e2e_ms, times.e2e)):
+                if limit_ms > 0:
+                    good &= values() * 1e3 <= limit_ms  # NaN (no value) compares False
+        return good
+
 
 @dataclasses.dataclass(frozen=True)
 class QueryStats:
@@ -99,56 +111,49 @@ class QueryStats:
         return data
 
 
-def percentile(values: Sequence[float], p: float) -> float | None:
-    """LoadGen's rule: the value at index floor(p/100 x n) of the sorted values."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
+def percentile(values: Sequence[float] | np.ndarray, p: float) -> float | None:
+    """LoadGen's rule: the value at index floor(p/100 x n) of the sorted values (NaN: no value)."""
+    return percentiles(np.array(values, dtype=np.float64), (p,))[p]
 
 
-def write_query_times(folder: Path, queries: Iterable[tuple[int, float, tuple[float, ...], int]]) -> Path:
-    """``queries.json``: each sample's issue and token times, relative to the first issue, in seconds."""
-    rows = list(queries)
-    origin = min((issued for _, issued, _, _ in rows), default=0.0)
-    data = {"schema": 1, "clock": "seconds since the first issue (perf_counter)",
-            "queries": [[index, round(issued - origin, 6), [round(t - origin, 6) for t in times], tokens]
-                        for index, issued, times, tokens in rows]}
-    path = Path(folder) / QUERY_TIMES
-    atomic.write_json(path, data)
-    return path
+def percentiles(values: np.ndarray, ps: Sequence[float]) -> dict[float, float | None]:
+    """``percentile`` at each of ``ps``; reorders ``values`` in place (pass an array of your own)."""
+    count = len(values) - int(np.count_nonzero(np.isnan(values)))
+    if not count:
+        return {p: None for p in ps}
+    ranks = {p: min(count - 1, int(p / 100 * count)) for p in ps}
+    values.partition(sorted(set(ranks.values())))  # NaN goes last, past every rank
+    return {p: float(values[rank]) for p, rank in ranks.items()}
 
 
-def read_query_times(folder: str | Path) -> list[QueryTiming]:
-    path = Path(folder)
-    if path.is_dir():
-        path = path / QUERY_TIMES
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        return [QueryTiming(int(i), float(issued), tuple(float(t) for t in times), int(n))
-                for i, issued, times, n in data["queries"]]
-    except FileNotFoundError:
-        raise InputError(path, "no such file", "pass the folder of a LoadGen run made by pytest-llmperf") from None
-    except (ValueError, KeyError, TypeError) as exc:
-        raise InputError(path, f"is not a per-query times file ({exc})",
-                         "re-run the LoadGen test; the SUT writes it at the end of each run") from None
+def write_query_times(folder: Path, queries: QueryTimes | Iterable[tuple[int, float, Iterable[float], int]]) -> Path:
+    """``queries.npz``: each sample's issue and token times, relative to the first issue, in seconds."""
+    times = queries if isinstance(queries, QueryTimes) else QueryTimes.from_rows(queries)
+    return write_query_store(folder, times)
 
 
-def query_stats(queries: Sequence[QueryTiming], slo: Slo = Slo()) -> QueryStats:
+def read_query_times(folder: str | Path) -> QueryTimes:
+    """A run folder's per-query times (``queries.npz``, or an older run's ``queries.json``)."""
+    return read_query_store(folder)
+
+
+def query_stats(queries: QueryTimes | Sequence[QueryTiming], slo: Slo = Slo()) -> QueryStats:
     """Throughput, latency percentiles and goodput of one run's queries."""
-    answered = [q for q in queries if q.token_times]
-    start = min((q.issued for q in queries), default=0.0)
-    end = max((q.token_times[-1] for q in answered), default=start)
+    times = queries if isinstance(queries, QueryTimes) else QueryTimes.from_rows(
+        (q.qsl_idx, q.issued, q.token_times, q.tokens) for q in queries)
+    answered = times.answered
+    start = float(times.issued.min()) if len(times) else 0.0
+    end = float(np.nanmax(times.last_token())) if answered.any() else start
     seconds = max(end - start, 1e-9)
-    values = {"ttft": [q.ttft for q in answered], "tpot": [q.tpot for q in answered if q.tpot is not None],
-              "itl": [gap for q in answered for gap in q.itl], "e2e": [q.e2e for q in answered]}
-    table = {name: {p: _ms(percentile(values[name], p)) for p in PERCENTILES} for name in LATENCIES}
-    good = sum(slo.met_by(q) for q in queries)
-    median_tpot = percentile(values["tpot"], 50.0)
+    values = {"ttft": times.ttft(), "tpot": times.tpot(), "itl": times.itl(), "e2e": times.e2e()}
+    good = int(np.count_nonzero(slo.met(times)))
+    raw = {name: percentiles(values.pop(name), PERCENTILES) for name in LATENCIES}  # each freed once ranked
+    table = {name: {p: _ms(v) for p, v in raw[name].items()} for name in LATENCIES}
+    median_tpot = raw["tpot"][50.0]
     return QueryStats(
-        queries=len(queries), seconds=round(seconds, 6),
-        samples_per_second=len(answered) / seconds,
-        tokens_per_second=sum(q.tokens for q in answered) / seconds,
+        queries=len(times), seconds=round(seconds, 6),
+        samples_per_second=int(np.count_nonzero(answered)) / seconds,
+        tokens_per_second=int(times.tokens[answered].sum()) / seconds,
         latency_ms=table, good_queries=good, goodput=good / seconds,
         tokens_per_second_per_user=(1.0 / median_tpot) if median_tpot else None,
     )

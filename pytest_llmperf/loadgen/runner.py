@@ -46,7 +46,7 @@ from ..errors import EngineError, UsageError
 from ..profiles import Profile
 from .accuracy_log import ACCURACY_LOG
 from .detail import DETAIL_LOG, LoadgenDetail, read_detail
-from .query_times import QUERY_TIMES, write_query_times
+from .query_times import STALE_QUERY_TIMES, write_query_times
 from .settings import RunSettings, run_settings, to_test_settings
 from .summary import SUMMARY_LOG, LoadgenSummary, read_summary
 from .sut import SutStats, offline_sut, server_sut
@@ -131,7 +131,7 @@ def run_loadgen(engine: Engine, prompts: Sequence[Sequence[int]], scenario: str,
         run = dataclasses.replace(run, notes=(*run.notes, server_workers_note(run.server_workers, engine)))
     folder = Path(out_dir)
     folder.mkdir(parents=True, exist_ok=True)
-    for stale in (RUN_FILE, SUMMARY_LOG, DETAIL_LOG, ACCURACY_LOG, QUERY_TIMES, INTERRUPTED_FILE):
+    for stale in (RUN_FILE, SUMMARY_LOG, DETAIL_LOG, ACCURACY_LOG, *STALE_QUERY_TIMES, INTERRUPTED_FILE):
         (folder / stale).unlink(missing_ok=True)
     record = _run_record(engine, run, len(prompts), metadata or {})
     atomic.write_json(folder / RUN_FILE, record)
@@ -180,7 +180,8 @@ def run_loadgen(engine: Engine, prompts: Sequence[Sequence[int]], scenario: str,
         loadgen_errors=[r.describe() for r in detail.errors],
     )
     atomic.write_json(folder / RUN_FILE, record)
-    write_query_times(folder, sut.queries)
+    write_query_times(folder, sut.queries.columns())  # the SUT has stopped: its buffers are final
+    sut.queries.release()
     if sut.stats.engine_error:
         raise EngineError(
             f"engine {engine.info.engine!r} failed during the LoadGen {scenario} {mode} run: "
@@ -239,7 +240,7 @@ def _cut(test: _LoadgenThread, sut, engine: Engine, folder: Path, record: dict[s
                      "samples_completed": sut.stats.samples, "samples_cancelled": sut.stats.cancelled},
     )
     atomic.write_json(folder / RUN_FILE, record)
-    write_query_times(folder, list(sut.queries))  # the queries answered before the signal
+    write_query_times(folder, sut.queries_so_far())  # the queries answered before the signal
     atomic.write_text(folder / INTERRUPTED_FILE,
                       f"This LoadGen run was cut by {record['interrupted']['signal']} at {record['interrupted']['at']}, "
                       f"{seconds:.1f} s in: {sut.stats.samples} samples had completed, {sut.stats.cancelled} were "

@@ -39,6 +39,7 @@ from typing import Sequence
 from ..engines import Engine, Generation, GenerationParams
 from ..engines.base import batches_continuously, forward_passes
 from ..metrics.utilization import kv_positions_read
+from .query_store import QueryRecorder
 
 INT32 = "i" if array.array("i").itemsize == 4 else "l"
 """The array type code of a 4-byte integer (LoadGen's accuracy log holds int32 token ids)."""
@@ -117,8 +118,8 @@ class EngineSut:
         self._first_reported: set[int] = set()
         self._tags = itertools.count()
         self._issued: dict[int, float] = {}  # tag -> perf_counter when LoadGen handed the sample over
-        self.queries: list[tuple[int, float, tuple[float, ...], int]] = []
-        """Per completed sample: (qsl_idx, issue time, the engine's token times, tokens), for
+        self.queries = QueryRecorder()
+        """Per completed sample: qsl_idx, issue time, the engine's token times and tokens, as columns, for
         per-query TTFT/TPOT/ITL/E2E (``loadgen.query_times``); LoadGen's logs have no per-token times."""
         self._step_times: set[float] = set()
         self._engine_ttft: list[float] = []
@@ -185,6 +186,12 @@ class EngineSut:
                     if values:
                         self.stats.engine_latency_ms[f"{name}_p{p}"] = round(percentile(values, p) * 1e3, 3)
 
+    def queries_so_far(self):
+        """A copy of the per-query columns, taken under the lock: for a run cut short, whose late
+        engine results may still arrive while it is written."""
+        with self._lock:
+            return self.queries.columns(copy=True)
+
     # -- per-query submission -------------------------------------------------
 
     def _submit(self, sample) -> None:
@@ -228,6 +235,7 @@ class EngineSut:
             samples = [self._in_flight[tag] for tag in tags]
             self.stats.generate_calls += 1
             self.stats.batch_sizes.append(len(tags))
+            first_time = self.queries.token_times_recorded  # this call's token times are recorded from here
 
         def on_token(position: int, token: int, time: float) -> None:
             self._on_token(tags[position], token, time)
@@ -243,11 +251,11 @@ class EngineSut:
         except Exception as exc:  # any engine failure: LoadGen must still see every sample completed
             self._failed(exc, tags)
             return
-        if self._passes_at_start is None:
-            with self._lock:
-                self.stats.decode_steps += len({t for g in generations for t in g.token_times})
         for tag, generation in zip(tags, generations):
             self._complete(tag, generation)  # those the engine did not finish through on_finish
+        if self._passes_at_start is None:
+            with self._lock:  # one worker serves batches: every time recorded since first_time is this call's
+                self.stats.decode_steps += self.queries.distinct_token_times(first_time)
 
     # -- completing samples ---------------------------------------------------
 
@@ -284,6 +292,8 @@ class EngineSut:
         """Complete one sample with LoadGen (``None``: an empty answer); a second call for it is a no-op."""
         import mlperf_loadgen as lg
 
+        if tag not in self._in_flight:
+            return  # already completed (through on_finish): the common case after a batch returns
         tokens = [] if generation is None else list(generation.token_ids)
         with self._lock:
             sample = self._in_flight.pop(tag, None)
@@ -296,8 +306,8 @@ class EngineSut:
                 self._issued.pop(tag, None)
             else:
                 self._count(sample, tokens, generation)
-                self.queries.append((sample.index, self._issued.pop(tag, 0.0),
-                                     () if generation is None else tuple(generation.token_times), len(tokens)))
+                self.queries.add(sample.index, self._issued.pop(tag, 0.0),
+                                 () if generation is None else generation.token_times, len(tokens))
         if self.report_first_token and not first_reported:
             # The engine gave no token callback for it: report the first token now (TTFT = full latency).
             self._first_token(sample, tokens[:1])

@@ -2,7 +2,7 @@
 
 Each point records LoadGen's own numbers (completed samples/s and tokens/s,
 TTFT/TPOT percentiles, VALID or INVALID) beside the engine's per-query token
-times (``queries.json``): TTFT, TPOT, inter-token latency and end-to-end
+times (``queries.npz``): TTFT, TPOT, inter-token latency and end-to-end
 latency at p50/p90/p99, and goodput, the queries per second that met every
 SLO of the profile.  On one point the per-query TTFT and TPOT are checked
 against LoadGen's (``agreement``).  The Pareto front is taken over tokens/s per
