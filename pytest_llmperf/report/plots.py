@@ -25,6 +25,7 @@ from .diff import Comparison
 from .history import TrendPoint
 
 PASS_COLOR, FAIL_COLOR, NEUTRAL_COLOR, REFERENCE_COLOR = "#2e7d32", "#c62828", "#607d8b", "#b0bec5"
+INCONCLUSIVE_COLOR = "#b26a00"
 THROUGHPUT_UNIT = re.compile(r"/\s*s$")
 LATENCY_SCALE_TO_MS = {"s": 1000.0, "ms": 1.0, "us": 1e-3, "µs": 1e-3}
 ACCURACY_NAME = re.compile(r"rouge|mmlu|accuracy", re.IGNORECASE)
@@ -55,6 +56,8 @@ class Gated:
     low: float | None
     high: float | None
     failed: bool
+    inconclusive: bool = False
+    """Rounds that could not tell (drawn amber, not green)."""
 
 
 def limit_bounds(text: str | None) -> tuple[float | None, float | None]:
@@ -78,10 +81,11 @@ def gated_metrics(metrics: dict[str, Metric], comparisons: list[Comparison]) -> 
         row = compared.get(key)
         if row is not None and row.limit is not None:
             gated.append(Gated(key, metric, row.reference, row.limit.low, row.limit.high,
-                               row.status == "regressed" or metric.verdict == "fail"))
+                               row.status == "regressed" or metric.verdict == "fail", row.status == "inconclusive"))
         else:
             low, high = limit_bounds(metric.limit)
-            gated.append(Gated(key, metric, metric.baseline, low, high, metric.verdict == "fail"))
+            gated.append(Gated(key, metric, metric.baseline, low, high, metric.verdict == "fail",
+                               metric.verdict == "inconclusive"))
     return gated
 
 
@@ -103,6 +107,8 @@ def _encode(figure) -> str:
 def _color(item: Gated) -> str:
     if item.failed:
         return FAIL_COLOR
+    if item.inconclusive:
+        return INCONCLUSIVE_COLOR
     return PASS_COLOR if item.low is not None or item.high is not None else NEUTRAL_COLOR
 
 
@@ -144,7 +150,8 @@ def speed_plot(gated: list[Gated]) -> Plot | None:
     return Plot("Throughput and latency against baseline",
                 "Each bar is the measured value as a percentage of its baseline (100%, solid line); the dashed "
                 "tick is the bound the tolerance allows, or for a metric measured in rounds the minimum effect "
-                "(its verdict comes from the interval plot's rounds, not from this bar). Red: regressed.",
+                "(its verdict comes from the interval plot's rounds, not from this bar). Red: regressed; amber: "
+                "INCONCLUSIVE.",
                 _encode(figure))
 
 

@@ -15,9 +15,9 @@ from typing import Iterable
 
 from ..results import Metric
 from .diff import Comparison
-from .plots import FAIL_COLOR, PASS_COLOR, Gated, Plot
+from .plots import FAIL_COLOR, INCONCLUSIVE_COLOR, PASS_COLOR, Gated, Plot
 
-INCONCLUSIVE_COLOR, BAND_COLOR, AXIS_COLOR, TEXT_COLOR = "#b26a00", "#e3e8ed", "#52606d", "#1f2933"
+BAND_COLOR, AXIS_COLOR, TEXT_COLOR = "#e3e8ed", "#52606d", "#1f2933"
 VERDICT_COLOR = {"pass": PASS_COLOR, "fail": FAIL_COLOR, "inconclusive": INCONCLUSIVE_COLOR}
 WIDTH, LABEL_WIDTH, NOTE_WIDTH, ROW, TOP, BOTTOM = 960, 330, 170, 30, 16, 40
 LABEL_CHARS = 48
