@@ -209,6 +209,8 @@ def test_history_trend_and_every_plot_kind(tmp_path):
              "verdict": "pass", "baseline": 44.4312, "limit": ">= 43.99"},
             {**base, "name": "mmlu.accuracy.argmax", "value": 30.2, "unit": "%", "higher_is_better": True,
              "verdict": "fail", "baseline": 45.8, "limit": ">= 45.8"},
+            {**base, "name": "rouge.gen_len", "value": 10510, "unit": "characters", "higher_is_better": None,
+             "verdict": "info", "baseline": None, "limit": None},
             {**base, "name": "server.ttft_p99", "value": 0.8, "unit": "s", "higher_is_better": False,
              "verdict": "pass", "baseline": 2.0, "limit": "<= 2"},
             {**base, "name": "server.tpot", "value": 0.05, "unit": "s", "higher_is_better": False,
@@ -232,7 +234,28 @@ def test_history_trend_and_every_plot_kind(tmp_path):
                       "ROUGE / MMLU against targets", "Trend over the history"]
     assert report.regressed
     write_report(report, tmp_path / "out")
-    assert (tmp_path / "out" / "report.html").read_text().count("data:image/png;base64,") == 4
+    html = (tmp_path / "out" / "report.html").read_text()
+    assert html.count("data:image/png;base64,") == 3 and html.count('<svg class="llmperf-plot"') == 1
+
+
+def test_accuracy_is_plotted_as_measured_over_threshold_without_info_metrics():
+    """gen_len (10,510 characters, INFO) once hid the ROUGE and MMLU bars on a shared linear axis."""
+    from pytest_llmperf.report.plots import ACCURACY_NAME, gated_metrics
+    from pytest_llmperf.report.svgplots import accuracy_plot
+    from pytest_llmperf.results import Metric
+
+    metrics = {m.name: m for m in (
+        Metric("rouge.rouge1", 45.1, "points", True, "pass", 44.4312, ">= 43.99"),
+        Metric("mmlu.accuracy.argmax", 30.2, "%", True, "fail", 45.8, ">= 45.8"),
+        Metric("rouge.gen_len", 10510.0, "characters", None, "info"))}
+    plot = accuracy_plot(gated_metrics(metrics, []), ACCURACY_NAME)
+    assert set(re.findall(r'data-metric="([^"]+)"', plot.svg)) == {"rouge.rouge1", "mmlu.accuracy.argmax"}
+    widths = {name: float(width) for _, name, width in
+              re.findall(r'<g class="mark (\w+)" data-metric="([^"]+)">.*?<rect x="[\d.]+" y="[\d.]+" width="([\d.]+)"',
+                         plot.svg)}
+    ratio_width = widths["rouge.rouge1"] / widths["mmlu.accuracy.argmax"]
+    assert ratio_width == pytest.approx((45.1 / 43.99) / (30.2 / 45.8), rel=0.01)
+    assert 'class="mark fail" data-metric="mmlu.accuracy.argmax"' in plot.svg and "1.025" in plot.svg
 
 
 @pytest.mark.parametrize("text, bounds", [(">= 28.87", (28.87, None)), ("<= 2", (None, 2.0)),

@@ -17,6 +17,7 @@ from pathlib import Path
 from unittest import mock
 
 import pytest
+from browser import pixels_near, non_white_fraction, screenshot
 
 pytestmark = pytest.mark.slow
 
@@ -24,7 +25,6 @@ REPO = Path(__file__).resolve().parents[1]
 SUITE = REPO / "suites" / "performance" / "test_decode.py"
 DECODE = "transformers-cpu/decode.tokens_per_second"
 BADGE_RED = (0xC6 / 255, 0x28 / 255, 0x28 / 255)
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
 def llmperf(*argv) -> int:
@@ -53,30 +53,6 @@ def two_runs(tmp_path_factory):
     return root
 
 
-def screenshot(html: Path, png: Path) -> "numpy.ndarray":
-    if CHROMIUM is None:
-        pytest.skip("chromium is not installed; install it with: apt-get install -y chromium")
-    from matplotlib.image import imread
-
-    command = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-               "--disable-background-networking", "--disable-component-update", "--disable-sync",
-               "--hide-scrollbars", f"--user-data-dir={png.parent / 'chromium-profile'}",
-               f"--screenshot={png}", "--window-size=1280,2400", html.as_uri()]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
-    assert png.is_file(), f"chromium wrote no screenshot (exit {done.returncode}): {done.stderr[-2000:]}"
-    return imread(png)[:, :, :3]
-
-
-def non_white_fraction(pixels) -> float:
-    return float((pixels < 0.94).any(axis=2).mean())
-
-
-def pixels_near(pixels, color, within: float = 0.06) -> int:
-    import numpy as np
-
-    return int((np.abs(pixels - np.array(color)) < within).all(axis=2).sum())
-
-
 def test_two_nights_compared_in_a_browser(two_runs, tmp_path):
     out = tmp_path / "report"
     status = llmperf("report", two_runs / "night-2", "--baseline", two_runs / "history" / "night-1",
@@ -88,6 +64,7 @@ def test_two_nights_compared_in_a_browser(two_runs, tmp_path):
     assert metric["comparison"]["baseline_value"] is not None
     html = (out / "report.html").read_text()
     assert diff["baseline"]["label"] in html and html.count("data:image/png;base64,") == 2  # speed and trend
+    assert f'data-metric="{DECODE}"' in html  # its rounds' interval, judged against night-1's rounds
     pixels = screenshot(out / "report.html", tmp_path / "report.png")
     assert non_white_fraction(pixels) > 0.02, "the rendered report is (nearly) blank"
 
@@ -98,8 +75,13 @@ def test_raised_baseline_exits_1_and_shows_red(two_runs, tmp_path):
     assert llmperf("report", two_runs / "night-2", "--baseline", baselines, "--out", tmp_path / "fresh") == 0
     for path in baselines.rglob("*.json"):
         data = json.loads(path.read_text())
-        for entry in data["metrics"].values():
+        for entry in data["metrics"].values():  # a baseline engine 3x as fast: its value and its rounds
             entry["value"] *= 3
+            rounds = entry.get("rounds") or {}
+            for side in ("raw", "normalized"):
+                rounds[side] = [3 * value for value in rounds.get(side, [])]
+            if "median" in rounds:
+                rounds["median"] *= 3
         path.write_text(json.dumps(data))
     out = tmp_path / "raised"
     assert llmperf("report", two_runs / "night-2", "--baseline", baselines, "--out", out) == 1

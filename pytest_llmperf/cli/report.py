@@ -1,8 +1,9 @@
 """``llmperf report``: HTML, Markdown and JSON reports from a results folder.
 
-Exit status: 0 nothing regressed; 1 a gate failed in the run, or a metric is
-worse than ``--baseline`` beyond its tolerance (so a nightly job goes red);
-2 bad input (printed as one line by ``cli.main``).
+Exit status: 0 nothing regressed (INCONCLUSIVE and NO BASELINE included); 1 a
+gate failed in the run, or a metric regressed against ``--baseline``: by the
+session's own rule for a metric measured in rounds, by its tolerance otherwise
+(so a nightly job goes red); 2 bad input (printed as one line by ``cli.main``).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", metavar="DIR", required=True,
                         help="where to write report.html, summary.md and diff.json")
     parser.add_argument("--tolerance", metavar="FRACTION", type=parse_tolerance, default=DEFAULT_TOLERANCE,
-                        help="run-to-run tolerance for gated metrics that recorded none of their own "
+                        help="tolerance for gated metrics that recorded neither rounds nor a tolerance of their own "
                              f"(default {DEFAULT_TOLERANCE}: 5%%)")
 
 
@@ -53,6 +54,9 @@ def run(args: argparse.Namespace) -> int:
             counts[row.status] = counts.get(row.status, 0) + 1
         summary = ", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "nothing to compare"
         print(f"against {report.baseline.label}: {summary}")
+        for row in report.comparisons:
+            if row.status in ("inconclusive", "no baseline"):
+                print(f"{row.status.upper()} {row.describe()}")
     for reason in report.reasons:
         print(f"REGRESSED {reason}")
     print(f"html: {files.html}")

@@ -153,6 +153,11 @@ def workload_differences(recorded: dict[str, Any], current: dict[str, Any]) -> l
             for name in sorted(set(recorded) | set(current)) if recorded.get(name) != current.get(name)]
 
 
+def record_command(nodeid: str) -> str:
+    """The command that records the baselines of the test ``nodeid`` (its file, every parameter)."""
+    return f"pytest {nodeid.split('[')[0]} {UPDATE_FLAG}"
+
+
 def limit_from_entry(entry: dict[str, Any], source: str) -> Limit:
     """Turn one baseline entry into the interval a new measurement must fall in."""
     value = float(entry["value"])

@@ -21,8 +21,7 @@ import datetime as _dt
 from typing import TYPE_CHECKING, Any
 
 from ..results import Metric, git_commit
-from .baselines import (STRICT_FLAG, UPDATE_FLAG, BaselineKey, BaselineStore, Tolerance, baseline_entry, has_rounds,
-                        limit_from_entry, workload_differences)
+from .baselines import STRICT_FLAG, BaselineKey, BaselineStore, Tolerance, baseline_entry, record_command
 from .limits import Limit, failure_message, judge
 
 if TYPE_CHECKING:
@@ -120,7 +119,7 @@ class Checker:
 
     def record_command(self) -> str:
         """The command that records this test's baselines."""
-        return f"pytest {self.nodeid.split('[')[0]} {UPDATE_FLAG}"
+        return record_command(self.nodeid)
 
     def no_baseline(self, name: str, value: float | None, unit: str, higher_is_better: bool | None, reason: str,
                     *, engine: str | None = None, extra: dict | None = None, command: str | None = None) -> Metric:
@@ -169,41 +168,27 @@ class Checker:
         ``--llmperf-update-baselines`` nothing is judged: the rounds are staged as the new baseline
         when the machine was quiet during them (``_record_rounds``)."""
         from .noise import RoundStats
-        from .rounds import comparable, judge_entry, normalize
+        from .recorded import against_entry
 
         name, higher = metric.name, metric.higher_is_better
         value = RoundStats.of(rounds["raw"]).median
-        rate = RoundStats.of(rounds["calibration"]).median
         min_effect = settings.min_effect(higher)
         extra = {**(extra or {}), "baseline_key": dataclasses.asdict(key), "rounds": rounds, "workload": workload,
                  "min_effect": min_effect, "confidence": settings.confidence,
                  "round_settings": dataclasses.asdict(settings)}
-        where = self.store.display_path(key)
         made = dict(test=self.nodeid, engine=self.engine_key, extra=extra)
         staged = dict(rounds=rounds, workload=workload, min_effect=min_effect)
         if self.update:
             return self._record_rounds(metric, value, rounds, settings, workload, entry, key, made, staged)
-        if entry is None:
-            return self.no_baseline(name, value, metric.unit, higher, f"no baseline in {where}", extra=extra)
-        if not has_rounds(entry):
-            return self.against(name, value, metric.unit, higher, limit_from_entry(entry, where), extra=extra)
-        if not comparable(entry, workload, rounds["calibration_kind"]):
-            differences = workload_differences(entry.get("workload") or {}, workload)
-            if entry["rounds"].get("calibration_kind") != rounds["calibration_kind"]:
-                differences.append(f"calibration {rounds['calibration_kind']!r} here, "
-                                   f"{entry['rounds'].get('calibration_kind')!r} in the baseline")
-            return self.no_baseline(name, value, metric.unit, higher,
-                                    f"the baseline in {where} was measured under another workload "
-                                    f"({'; '.join(differences)})", extra=extra)
-        judgement = judge_entry(entry, rounds, metric, settings)
-        base = entry["rounds"]
-        if judgement.basis.startswith("raw"):
-            spread, expected = RoundStats.of(base["raw"]).log_sd, RoundStats.of(base["raw"]).median
-        else:
-            spread, expected = base["log_sd"], normalize(base["median"], 1 / rate, higher) if rate else None
-        source = (f"{where}: {len(base['normalized'])} rounds, spread {100 * spread:.1f}%; min effect "
-                  f"{100 * min_effect:g}% ({settings.source}: {settings.min_effect_key(higher)})")
-        limit = Limit(None, None, expected, source, "--llmperf-profile")
+        # The same decision llmperf report makes again from results.json (gating.recorded).
+        outcome = against_entry(entry, rounds, metric, settings, workload, self.store.display_path(key))
+        if outcome.verdict == "no_baseline":
+            return self.no_baseline(name, value, metric.unit, higher, outcome.reason, extra=extra)
+        if outcome.verdict == "tolerance":
+            return self.against(name, value, metric.unit, higher, outcome.limit, extra=extra)  # type: ignore[arg-type]
+        judgement, source = outcome.judgement, outcome.source
+        assert judgement is not None
+        limit = Limit(None, None, outcome.reference, source, "--llmperf-profile")
         extra.update(change=judgement.change, interval=[judgement.low, judgement.high], basis=judgement.basis)
         result = judge(name, value, metric.unit, higher, limit, verdict=judgement.verdict, **made)
         result = dataclasses.replace(result, limit=judgement.describe())

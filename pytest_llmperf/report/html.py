@@ -1,4 +1,4 @@
-"""The HTML report: one self-contained file (inline CSS, plots as data: PNGs).
+"""The HTML report: one self-contained file (inline CSS, plots as data: PNGs and inline SVG).
 
 Everything that comes from a results file (metric names, sources, test
 messages, model outputs kept in a metric's ``extra``) passes through ``esc``,
@@ -12,7 +12,7 @@ import json
 from html import escape
 
 from .plots import Plot
-from .table import COLUMNS, format_change, format_value, inconclusive_note, metric_row
+from .table import COLUMNS, format_change, format_value, inconclusive_note, metric_row, verdict_label
 
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
 EXTRA_SHOWN_CHARS = 20_000
@@ -28,6 +28,8 @@ th, td { border: 1px solid #d9e2ec; padding: .3rem .5rem; text-align: left; vert
 th { background: #f0f4f8; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
 tr.fail td, tr.regressed td { background: #fdecea; } tr.pass td.verdict, tr.within td.status { color: #2e7d32; }
 tr.improved td.status { color: #1565c0; } tr.missing td { background: #fff8e1; }
+tr.inconclusive td.status { color: #b26a00; } tr.no-baseline td.status { color: #52606d; }
+figure svg { max-width: 100%; height: auto; border: 1px solid #d9e2ec; }
 td.verdict, td.status { font-weight: 600; }
 ul.reasons li { color: #c62828; margin: .2rem 0; }
 dl.run { display: grid; grid-template-columns: max-content auto; gap: .1rem 1rem; }
@@ -85,9 +87,13 @@ def _run_section(report) -> str:
 def _reasons_section(report) -> str:
     inconclusive = inconclusive_note(list(report.current.metrics.values()))
     note = f'<p class="inconclusive">{esc(inconclusive)}</p>' if inconclusive else ""
+    undecided = [row.id for row in report.comparisons if row.status == "inconclusive"]
+    if undecided:
+        note += (f'<p class="inconclusive">INCONCLUSIVE against {esc(report.baseline.label)} (not a regression): '
+                 f'{esc(", ".join(undecided))}</p>')
     if not report.reasons:
         return note + "<p>Nothing regressed: every gate passed" + (
-            " and no metric is worse than the baseline beyond its tolerance.</p>" if report.baseline else ".</p>")
+            " and no metric regressed against the baseline.</p>" if report.baseline else ".</p>")
     items = "".join(f"<li>{esc(reason)}</li>" for reason in report.reasons)
     return f'<h2>What regressed</h2><ul class="reasons">{items}</ul>' + note
 
@@ -110,9 +116,10 @@ def _comparison_section(report) -> str:
     rows = []
     for row in report.comparisons:
         value = "n/a" if row.status == "missing" else format_value(row.metric.value)
-        rows.append((row.status, [esc(row.id), esc(value), esc(format_value(row.reference)), esc(row.metric.unit),
-                                  esc(format_change(row.change)), esc(row.limit.describe() if row.limit else ""),
-                                  esc(row.limit.source if row.limit else ""), esc(row.status)]))
+        origin = "; ".join(part for part in (row.origin, row.note) if part)
+        rows.append((row.status.replace(" ", "-"), [
+            esc(row.id), esc(value), esc(format_value(row.reference)), esc(row.metric.unit),
+            esc(format_change(row.change)), esc(row.allowed), esc(origin), esc(verdict_label(row.status))]))
     header = ("metric", "value", "baseline", "unit", "change", "allowed", "from", "status")
     return (f"<h2>Against {esc(report.baseline.label)}</h2>"
             + _table(header, rows, numeric={1, 2, 4}, classes={7: "status"}))
@@ -122,8 +129,9 @@ def _plots_section(plots: list[Plot]) -> str:
     if not plots:
         return "<h2>Plots</h2><p>No metric of this run has a baseline, target or history to plot.</p>"
     figures = "".join(
-        f'<figure><h3>{esc(plot.title)}</h3><img alt="{esc(plot.title)}" '
-        f'src="data:image/png;base64,{plot.png_base64}"><figcaption>{esc(plot.caption)}</figcaption></figure>'
+        f'<figure><h3>{esc(plot.title)}</h3>'
+        + (plot.svg if plot.svg else f'<img alt="{esc(plot.title)}" src="data:image/png;base64,{plot.png_base64}">')
+        + f'<figcaption>{esc(plot.caption)}</figcaption></figure>'
         for plot in plots)
     return "<h2>Plots</h2>" + figures
 
@@ -172,7 +180,8 @@ def _history_section(report) -> str:
 
 
 def render_html(report, plots: list[Plot]) -> str:
-    inconclusive = inconclusive_note(list(report.current.metrics.values()))
+    inconclusive = inconclusive_note(list(report.current.metrics.values())) or any(
+        row.status == "inconclusive" for row in report.comparisons)
     state = "regressed" if report.regressed else "inconclusive" if inconclusive else "passed"
     title = f"llmperf report: {report.current.label}"
     body = "".join((

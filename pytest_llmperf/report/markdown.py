@@ -6,7 +6,7 @@ read as HTML by GitHub's renderer.
 
 from __future__ import annotations
 
-from .table import COLUMNS, format_change, format_value, inconclusive_note, metric_row
+from .table import COLUMNS, format_change, format_value, inconclusive_note, metric_row, verdict_label
 
 
 def escape(text: object) -> str:
@@ -26,8 +26,9 @@ def _table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> list[str]:
 def render_markdown(report) -> str:
     current = report.current
     inconclusive = inconclusive_note(list(current.metrics.values()))
+    undecided = any(row.status == "inconclusive" for row in report.comparisons)
     verdict = ("INTERRUPTED" if current.interruption else "REGRESSED" if report.regressed
-               else "PASSED, INCONCLUSIVE" if inconclusive else "PASSED")
+               else "PASSED, INCONCLUSIVE" if inconclusive or undecided else "PASSED")
     lines = [f"## llmperf report: {verdict}", ""]
     context = [f"run `{escape(current.label)}` (status {escape(current.status)}, "
                f"profile {escape(current.info.get('profile') or '?')})"]
@@ -49,8 +50,8 @@ def render_markdown(report) -> str:
     if report.comparisons:
         lines += [f"**Against {escape(report.baseline.label)}**", ""]
         compared = [(row.id, format_value(row.metric.value) if row.status != "missing" else "n/a",
-                     format_value(row.reference), format_change(row.change),
-                     row.limit.describe() if row.limit else "", row.status)
+                     format_value(row.reference), format_change(row.change), row.allowed,
+                     verdict_label(row.status) + (f" ({row.note})" if row.note else ""))
                     for row in report.comparisons]
         lines += _table(("metric", "value", "baseline", "change", "allowed", "status"), compared) + [""]
     return "\n".join(lines)

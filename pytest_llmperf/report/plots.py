@@ -1,4 +1,5 @@
-"""The report's plots, drawn with matplotlib's Agg canvas into base64 PNGs.
+"""The report's plots, drawn with matplotlib's Agg canvas into base64 PNGs (the interval and accuracy
+plots are inline SVG, from report/svgplots.py).
 
 Figures are built with ``matplotlib.figure.Figure`` on a ``FigureCanvasAgg``,
 never through pyplot, so reporting leaves no global state behind and needs no
@@ -24,6 +25,7 @@ from .diff import Comparison
 from .history import TrendPoint
 
 PASS_COLOR, FAIL_COLOR, NEUTRAL_COLOR, REFERENCE_COLOR = "#2e7d32", "#c62828", "#607d8b", "#b0bec5"
+INCONCLUSIVE_COLOR = "#b26a00"
 THROUGHPUT_UNIT = re.compile(r"/\s*s$")
 LATENCY_SCALE_TO_MS = {"s": 1000.0, "ms": 1.0, "us": 1e-3, "µs": 1e-3}
 ACCURACY_NAME = re.compile(r"rouge|mmlu|accuracy", re.IGNORECASE)
@@ -40,6 +42,8 @@ class Plot:
     caption: str
     """What the figure shows and how to read it (plain text)."""
     png_base64: str
+    svg: str = ""
+    """An inline ``<svg>`` instead of the PNG (report/svgplots.py); empty for a PNG plot."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,6 +56,8 @@ class Gated:
     low: float | None
     high: float | None
     failed: bool
+    inconclusive: bool = False
+    """Rounds that could not tell (drawn amber, not green)."""
 
 
 def limit_bounds(text: str | None) -> tuple[float | None, float | None]:
@@ -75,10 +81,11 @@ def gated_metrics(metrics: dict[str, Metric], comparisons: list[Comparison]) -> 
         row = compared.get(key)
         if row is not None and row.limit is not None:
             gated.append(Gated(key, metric, row.reference, row.limit.low, row.limit.high,
-                               row.status == "regressed" or metric.verdict == "fail"))
+                               row.status == "regressed" or metric.verdict == "fail", row.status == "inconclusive"))
         else:
             low, high = limit_bounds(metric.limit)
-            gated.append(Gated(key, metric, metric.baseline, low, high, metric.verdict == "fail"))
+            gated.append(Gated(key, metric, metric.baseline, low, high, metric.verdict == "fail",
+                               metric.verdict == "inconclusive"))
     return gated
 
 
@@ -100,6 +107,8 @@ def _encode(figure) -> str:
 def _color(item: Gated) -> str:
     if item.failed:
         return FAIL_COLOR
+    if item.inconclusive:
+        return INCONCLUSIVE_COLOR
     return PASS_COLOR if item.low is not None or item.high is not None else NEUTRAL_COLOR
 
 
@@ -140,7 +149,10 @@ def speed_plot(gated: list[Gated]) -> Plot | None:
         axes.set_title(title, fontsize=10)
     return Plot("Throughput and latency against baseline",
                 "Each bar is the measured value as a percentage of its baseline (100%, solid line); the dashed "
-                "tick is the bound the tolerance allows. Red: outside the bound.", _encode(figure))
+                "tick is the bound the tolerance allows, or for a metric measured in rounds the minimum effect "
+                "(its verdict comes from the interval plot's rounds, not from this bar). Red: regressed; amber: "
+                "INCONCLUSIVE.",
+                _encode(figure))
 
 
 def _percentile_series(metrics: dict[str, Metric]) -> dict[str, dict[str, dict[float, float]]]:
@@ -183,32 +195,6 @@ def percentile_plot(metrics: dict[str, Metric]) -> Plot | None:
                 _encode(figure))
 
 
-def accuracy_plot(gated: list[Gated]) -> Plot | None:
-    items = [g for g in gated if ACCURACY_NAME.search(g.metric.name) and g.metric.value is not None]
-    if not items:
-        return None
-    figure = _new_figure(9, 1.2 + 0.5 * len(items))
-    axes = figure.subplots()
-    positions = range(len(items))
-    axes.barh([p - 0.2 for p in positions], [g.metric.value for g in items], height=0.4,
-              color=[_color(g) for g in items], label="measured")
-    axes.barh([p + 0.2 for p in positions], [g.reference or 0 for g in items], height=0.4,
-              color=REFERENCE_COLOR, label="target or baseline")
-    for index, g in enumerate(items):
-        for bound in (g.low, g.high):
-            if bound is not None:
-                axes.plot([bound, bound], [index - 0.45, index + 0.45], color="black", linestyle="--", linewidth=1)
-        axes.annotate(f" {g.metric.value:.4g} {g.metric.unit}", (g.metric.value, index - 0.2), va="center",
-                      fontsize=8)
-    axes.set_yticks(list(positions), [g.id for g in items])
-    axes.invert_yaxis()
-    axes.legend(fontsize=8, loc="lower right")
-    axes.set_title("accuracy against targets (dashed: pass threshold)", fontsize=10)
-    return Plot("ROUGE / MMLU against targets",
-                "Measured accuracy metrics next to their published target or recorded baseline; "
-                "the dashed line is the pass threshold. Red: below it.", _encode(figure))
-
-
 def trend_plot(series: dict[str, list[TrendPoint]], gated: Iterable[Gated]) -> Plot | None:
     if not series:
         return None
@@ -246,8 +232,11 @@ def _short_label(label: str) -> str:
 
 def build_plots(metrics: dict[str, Metric], comparisons: list[Comparison],
                 series: dict[str, list[TrendPoint]]) -> list[Plot]:
+    from .svgplots import accuracy_plot, interval_plot, intervals
+
     gated = gated_metrics(metrics, comparisons)
     # Accuracy is drawn against the run's own targets (profile or baseline file), not the previous run.
     own_targets = gated_metrics(metrics, [])
-    candidates = (speed_plot(gated), percentile_plot(metrics), accuracy_plot(own_targets), trend_plot(series, gated))
+    candidates = (interval_plot(intervals(metrics, comparisons)), speed_plot(gated), percentile_plot(metrics),
+                  accuracy_plot(own_targets, ACCURACY_NAME), trend_plot(series, gated))
     return [plot for plot in candidates if plot is not None]
