@@ -225,7 +225,7 @@ def test_history_trend_and_every_plot_kind(tmp_path):
     report = build_report(run, RUN_PASSED, history)
     assert len(report.history) == 3
     from pytest_llmperf.report.history import trends
-    from pytest_llmperf.report.plots import build_plots
+    from pytest_llmperf.report.build import build_plots
 
     series = trends(report.history, report.current)
     assert len(series[DECODE]) == 4 and series[DECODE][-1].current

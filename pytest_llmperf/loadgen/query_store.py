@@ -47,6 +47,38 @@ WRITE_SLICE = 1 << 20
 _FIX_REWRITE = "re-run the LoadGen test; the SUT writes it at the end of each run"
 
 
+@dataclasses.dataclass(frozen=True)
+class QueryTiming:
+    """One completed sample: when it was issued and when the engine emitted each of its tokens."""
+
+    qsl_idx: int
+    issued: float
+    """Seconds (perf_counter, relative to the run's first issue) at which LoadGen issued it to the SUT."""
+    token_times: tuple[float, ...]
+    """Seconds, same clock, at which the engine emitted each token."""
+    tokens: int
+
+    @property
+    def ttft(self) -> float | None:
+        return self.token_times[0] - self.issued if self.token_times else None
+
+    @property
+    def tpot(self) -> float | None:
+        """(last - first token) / (tokens - 1), as LoadGen defines it; None below 2 tokens."""
+        if len(self.token_times) < 2:
+            return None
+        return (self.token_times[-1] - self.token_times[0]) / (len(self.token_times) - 1)
+
+    @property
+    def e2e(self) -> float | None:
+        return self.token_times[-1] - self.issued if self.token_times else None
+
+    @property
+    def itl(self) -> list[float]:
+        times = self.token_times
+        return [b - a for a, b in zip(times, times[1:])]
+
+
 @dataclasses.dataclass(frozen=True, eq=False)
 class QueryTimes:
     """Every completed query of one run, as columns (see the module's docstring)."""
@@ -61,8 +93,7 @@ class QueryTimes:
         return len(self.qsl_idx)
 
     def __iter__(self) -> Iterator:
-        """One ``query_times.QueryTiming`` per query (convenient for a few; use the columns for many)."""
-        from .query_times import QueryTiming
+        """One ``QueryTiming`` per query (convenient for a few; use the columns for many)."""
 
         for i in range(len(self)):
             times = tuple(self.token_times[self.offsets[i]:self.offsets[i + 1]].tolist())

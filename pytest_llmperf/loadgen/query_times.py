@@ -18,7 +18,8 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from .query_store import LEGACY_QUERY_TIMES, QUERY_STORE, QueryTimes, read_query_store, write_query_store
+from .query_store import (LEGACY_QUERY_TIMES, QUERY_STORE, QueryTimes, QueryTiming, read_query_store,
+                          write_query_store)
 
 QUERY_TIMES = QUERY_STORE
 STALE_QUERY_TIMES = (QUERY_STORE, LEGACY_QUERY_TIMES)
@@ -26,38 +27,6 @@ STALE_QUERY_TIMES = (QUERY_STORE, LEGACY_QUERY_TIMES)
 PERCENTILES = (50.0, 90.0, 99.0)
 LATENCIES = ("ttft", "tpot", "itl", "e2e")
 """Time to first token, time per output token after the first, inter-token gap, issue to last token."""
-
-
-@dataclasses.dataclass(frozen=True)
-class QueryTiming:
-    """One completed sample: when it was issued and when the engine emitted each of its tokens."""
-
-    qsl_idx: int
-    issued: float
-    """Seconds (perf_counter, relative to the run's first issue) at which LoadGen issued it to the SUT."""
-    token_times: tuple[float, ...]
-    """Seconds, same clock, at which the engine emitted each token."""
-    tokens: int
-
-    @property
-    def ttft(self) -> float | None:
-        return self.token_times[0] - self.issued if self.token_times else None
-
-    @property
-    def tpot(self) -> float | None:
-        """(last - first token) / (tokens - 1), as LoadGen defines it; None below 2 tokens."""
-        if len(self.token_times) < 2:
-            return None
-        return (self.token_times[-1] - self.token_times[0]) / (len(self.token_times) - 1)
-
-    @property
-    def e2e(self) -> float | None:
-        return self.token_times[-1] - self.issued if self.token_times else None
-
-    @property
-    def itl(self) -> list[float]:
-        times = self.token_times
-        return [b - a for a, b in zip(times, times[1:])]
 
 
 @dataclasses.dataclass(frozen=True)

@@ -10,13 +10,17 @@ from __future__ import annotations
 import dataclasses
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .. import atomic
-from ..results import now_iso
+from ..results import Metric, now_iso
 from .diff import BaselineSource, Comparison, compare, diff_json, load_baseline, regression_reasons
-from .history import load_history, trends
+from .history import TrendPoint, load_history, trends
 from .runs import Run, load_run
 from .sweeps import find_sweeps, sweep_plots
+
+if TYPE_CHECKING:
+    from .plots import Plot
 
 DEFAULT_TOLERANCE = 0.05
 HTML_NAME, MARKDOWN_NAME, JSON_NAME = "report.html", "summary.md", "diff.json"
@@ -68,7 +72,6 @@ def build_report(results: str | os.PathLike, baseline: str | os.PathLike | None 
 def write_report(report: Report, out: str | os.PathLike) -> ReportFiles:
     from .html import render_html
     from .markdown import render_markdown
-    from .plots import build_plots
 
     out = Path(out)
     plots = build_plots(report.current.metrics, report.comparisons, trends(report.history, report.current))
@@ -88,3 +91,17 @@ def _readable_by_others(*paths: Path) -> None:
     os.umask(umask)
     for path in paths:
         os.chmod(path, 0o666 & ~umask)
+
+
+def build_plots(metrics: dict[str, Metric], comparisons: list[Comparison],
+                series: dict[str, list[TrendPoint]]) -> list[Plot]:
+    """The report's plots of one run, in page order (those with nothing to draw left out)."""
+    from .plots import ACCURACY_NAME, gated_metrics, percentile_plot, speed_plot, trend_plot
+    from .svgplots import accuracy_plot, interval_plot, intervals
+
+    gated = gated_metrics(metrics, comparisons)
+    # Accuracy is drawn against the run's own targets (profile or baseline file), not the previous run.
+    own_targets = gated_metrics(metrics, [])
+    candidates = (interval_plot(intervals(metrics, comparisons)), speed_plot(gated), percentile_plot(metrics),
+                  accuracy_plot(own_targets, ACCURACY_NAME), trend_plot(series, gated))
+    return [plot for plot in candidates if plot is not None]

@@ -228,15 +228,3 @@ def _short_label(label: str) -> str:
     """``2026-11-21 08:22 abc1234`` -> ``11-21 08:22``: enough to tell nightly runs apart."""
     parts = label.split(" ")
     return " ".join(parts[:2])[5:] if re.match(r"\d{4}-", label) else label[:16]
-
-
-def build_plots(metrics: dict[str, Metric], comparisons: list[Comparison],
-                series: dict[str, list[TrendPoint]]) -> list[Plot]:
-    from .svgplots import accuracy_plot, interval_plot, intervals
-
-    gated = gated_metrics(metrics, comparisons)
-    # Accuracy is drawn against the run's own targets (profile or baseline file), not the previous run.
-    own_targets = gated_metrics(metrics, [])
-    candidates = (interval_plot(intervals(metrics, comparisons)), speed_plot(gated), percentile_plot(metrics),
-                  accuracy_plot(own_targets, ACCURACY_NAME), trend_plot(series, gated))
-    return [plot for plot in candidates if plot is not None]
