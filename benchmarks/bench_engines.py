@@ -29,14 +29,14 @@ QUESTIONS = (
 def measure(name: str, model, batch: int, new_tokens: int) -> dict:
     from pytest_llmperf.datasets.chat import chat_prompt_ids
     from pytest_llmperf.engines import EngineOptions, GenerationParams, load_engine
-    from pytest_llmperf.profiles import load_profile
+    from pytest_llmperf.config.profiles import load_profile
 
     settings = dict(load_profile("embedded").engine.get(name, {}))
     server = None
     began = time.perf_counter()
     endpoint = None
     if name == "openai":
-        from pytest_llmperf.servers import VllmServer, VllmServeSpec
+        from pytest_llmperf.engines.servers import VllmServer, VllmServeSpec
 
         server = VllmServer(VllmServeSpec(str(model.path), model.name)).start()
         endpoint = server.base_url

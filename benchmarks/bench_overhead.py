@@ -50,7 +50,7 @@ def main() -> int:
     from pytest_llmperf.datasets.openorca import load_openorca
     from pytest_llmperf.engines import EngineOptions, GenerationParams, load_engine
     from pytest_llmperf.loadgen import run_loadgen, run_settings
-    from pytest_llmperf.profiles import load_profile
+    from pytest_llmperf.config.profiles import load_profile
 
     spec = models.resolve(args.model)
     tokenizer = models.load_tokenizer(spec)

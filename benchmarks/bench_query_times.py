@@ -118,7 +118,7 @@ def main() -> int:
     parser.add_argument("--server-only", action="store_true", help="only the Server run, printed as JSON")
     args = parser.parse_args()
 
-    from pytest_llmperf.profiles import load_profile
+    from pytest_llmperf.config.profiles import load_profile
 
     profile = load_profile("embedded")
     with tempfile.TemporaryDirectory(prefix="bench-query-times-") as scratch:

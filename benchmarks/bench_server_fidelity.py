@@ -41,7 +41,7 @@ def server_settings(profile, qps: float, seconds: float, samples: int):
 
 def fidelity_row(profile, qps: float, seconds: float, step_s: float, out: Path) -> dict:
     from pytest_llmperf.loadgen import run_loadgen
-    from pytest_llmperf.loadgen.sut import percentile
+    from pytest_llmperf.metrics.latency import percentile
 
     engine = PacedEngine(step_s=step_s)
     try:
@@ -87,7 +87,7 @@ def main() -> int:
     parser.add_argument("--ceiling-tokens", type=int, default=32, help="answer length of the instant engine")
     args = parser.parse_args()
 
-    from pytest_llmperf.profiles import load_profile
+    from pytest_llmperf.config.profiles import load_profile
 
     profile = load_profile("embedded")
     rates = [float(r) for r in args.rates.split(",")]

@@ -28,7 +28,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from . import atomic
+from .runtime import atomic
 from .errors import InputError, UsageError
 
 EMBEDDED_NAME = "SmolLM2-135M-Instruct"

@@ -7,10 +7,12 @@ import sys
 
 import pytest
 
-from . import hardware, interrupts, models, options
+from . import hardware, models
+from .config import options
+from .runtime import interrupts
 from .errors import LlmperfError
 from .gating.checker import TIMING, Checker
-from .session import EngineTarget, LlmperfSession, engine_targets
+from .harness.session import EngineTarget, LlmperfSession, engine_targets
 
 SETTINGS_KEY = pytest.StashKey["options.Settings"]()
 SESSION_KEY = pytest.StashKey[LlmperfSession]()
@@ -35,7 +37,7 @@ def pytest_configure(config):
         config.addinivalue_line("markers", f"{name}: {text}")
     try:
         settings = options.read_settings(config)
-        from .profiles import load_profile
+        from .config.profiles import load_profile
 
         profile = load_profile(settings.profile)
         if settings.model and not models.is_special_model_name(settings.model):
@@ -112,7 +114,7 @@ def llmperf_target(request) -> EngineTarget:
 @pytest.fixture
 def llmperf_engine(llmperf_session, llmperf_target, request):
     """The loaded engine for this item's (engine, device); skips where it cannot run."""
-    from .kit import engine_or_skip, skip_weightless
+    from .suite.engines import engine_or_skip, skip_weightless
 
     if request.node.get_closest_marker("real_weights"):
         skip_weightless(llmperf_session)
@@ -180,7 +182,7 @@ class ControllerHooks:
 
     def pytest_sessionstart(self, session):
         # Created here, not at configure time, so --help/--markers write nothing.
-        from .recording import SessionRecorder
+        from .harness.recording import SessionRecorder
 
         self.recorder = SessionRecorder(self.settings, self.profile_name, list(sys.argv))
         interrupts.on_hard_stop(self.recorder.hard_stop)

@@ -31,7 +31,7 @@ def _require_vllm() -> None:
 
 def embedded_vllm_settings() -> dict:
     """The embedded profile's [engine.vllm] table: the settings the suites run vLLM with."""
-    from pytest_llmperf.profiles import load_profile
+    from pytest_llmperf.config.profiles import load_profile
 
     return dict(load_profile("embedded").engine.get("vllm", {}))
 
@@ -52,7 +52,7 @@ def vllm_engine(embedded_model):
 def vllm_server(embedded_model, tmp_path_factory):
     """A real ``vllm serve`` of the embedded model on 127.0.0.1 and a free port."""
     _require_vllm()
-    from pytest_llmperf.servers import VllmServer, VllmServeSpec
+    from pytest_llmperf.engines.servers import VllmServer, VllmServeSpec
 
     log = tmp_path_factory.mktemp("vllm-serve") / "server.log"
     with VllmServer(VllmServeSpec(str(embedded_model.path), embedded_model.name, log_path=log)) as server:
@@ -74,7 +74,7 @@ def start_llama_cpp_server(log: Path, extra_args: tuple[str, ...] | None = None)
     """A llama-cpp-python server of the embedded GGUF (not started yet); skips where it is not installed."""
     from pytest_llmperf import models
     from pytest_llmperf.errors import EngineUnavailable
-    from pytest_llmperf.servers import LlamaCppServer, LlamaCppSpec, llama_cpp_module
+    from pytest_llmperf.engines.servers import LlamaCppServer, LlamaCppSpec, llama_cpp_module
 
     try:
         llama_cpp_module()
@@ -127,7 +127,7 @@ def llm_serving_engine(embedded_model, llm_serving_server):
 
 def start_faulty_server() -> tuple[subprocess.Popen, str]:
     """The misbehaving loopback server in a process of its own; returns (process, base URL)."""
-    from pytest_llmperf.servers import free_port
+    from pytest_llmperf.engines.servers import free_port
 
     port = free_port()
     process = subprocess.Popen([sys.executable, str(LOOPBACK / "faulty_server.py"), str(port)],
@@ -147,7 +147,7 @@ def start_faulty_server() -> tuple[subprocess.Popen, str]:
 
 def stop_process(process: subprocess.Popen) -> None:
     """The server and everything it started: SIGTERM, SIGKILL after 10 s (``process_tree.stop_process_tree``)."""
-    from pytest_llmperf.process_tree import stop_process_tree
+    from pytest_llmperf.runtime.process_tree import stop_process_tree
 
     stop_process_tree(process.pid, grace=10)
     process.wait(timeout=10)

@@ -7,11 +7,11 @@ import sys
 import textwrap
 import time
 
-from pytest_llmperf import atomic
+from pytest_llmperf.runtime import atomic
 
 WRITER = textwrap.dedent("""
     import sys
-    from pytest_llmperf import atomic
+    from pytest_llmperf.runtime import atomic
     path = sys.argv[1]
     print("ready", flush=True)
     version = 1

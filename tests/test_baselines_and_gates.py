@@ -139,7 +139,7 @@ def test_baselines_are_never_taken_from_a_failed_run(pytester):
 
 
 def test_engine_options_that_change_the_numbers_get_a_baseline_file_of_their_own():
-    from pytest_llmperf.engines.vllm_engine import key_options
+    from pytest_llmperf.engines.vllm_settings import key_options
 
     default = BaselineKey.of("m", "vllm", "cuda", "NVIDIA H200", "bfloat16", key_options({"max_num_seqs": 256}))
     fp8_kv = BaselineKey.of("m", "vllm", "cuda", "NVIDIA H200", "bfloat16",

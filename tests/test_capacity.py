@@ -19,7 +19,7 @@ from pytest_llmperf.loadgen import run_loadgen
 from pytest_llmperf.loadgen.capacity import (RESULT_FILE, STOPPED_BUDGET, STOPPED_PRECISION, STOPPED_QPS_MAX,
                                              check_capacity, find_qps, judge_probe, probe_settings)
 from pytest_llmperf.loadgen.query_times import QUERY_TIMES, read_query_times
-from pytest_llmperf.profiles import CapacitySection, ScenarioSection, load_profile
+from pytest_llmperf.config.profiles import CapacitySection, ScenarioSection, load_profile
 
 STEP_S, SLOTS, ANSWER = 0.010, 8, 8
 CAPACITY_QPS = SLOTS / (ANSWER * STEP_S)

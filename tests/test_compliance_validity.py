@@ -14,7 +14,7 @@ from pytest_llmperf.loadgen.runner import LoadgenRun
 from pytest_llmperf.loadgen.settings import run_settings
 from pytest_llmperf.loadgen.summary import parse_summary
 from pytest_llmperf.loadgen.sut import SutStats
-from pytest_llmperf.profiles import load_profile
+from pytest_llmperf.config.profiles import load_profile
 
 
 def summary(valid=True, constraints=None, errors=0, recommendations=()):

@@ -105,7 +105,7 @@ def test_the_launcher_runs_a_command_against_the_server_and_stops_it(tmp_path):
     import sys
 
     from pytest_llmperf.errors import EngineUnavailable
-    from pytest_llmperf.servers import llama_cpp_module
+    from pytest_llmperf.engines.servers import llama_cpp_module
 
     try:
         llama_cpp_module()
@@ -114,7 +114,7 @@ def test_the_launcher_runs_a_command_against_the_server_and_stops_it(tmp_path):
     probe = ("import sys, urllib.request; urllib.request.urlopen(sys.argv[1] + '/models', timeout=10); "
              "open(sys.argv[2], 'w').write(sys.argv[1]); sys.exit(3)")
     seen = tmp_path / "endpoint.txt"
-    done = subprocess.run([sys.executable, "-m", "pytest_llmperf.servers", "--server", "llama-cpp", "--port", "0",
+    done = subprocess.run([sys.executable, "-m", "pytest_llmperf.engines.servers", "--server", "llama-cpp", "--port", "0",
                            "--", sys.executable, "-c", probe, "{endpoint}", str(seen)],
                           capture_output=True, text=True, timeout=180)
     assert done.returncode == 3, done.stdout + done.stderr  # the command's status

@@ -217,7 +217,7 @@ def test_a_strict_server_gets_text_prompts_and_its_text_is_retokenized(embedded_
 @pytest.mark.slow  # starts a real server process that fails
 def test_a_server_that_cannot_start_is_reported_with_its_log(tmp_path):
     pytest.importorskip("vllm", reason="vllm is not installed")
-    from pytest_llmperf.servers import VllmServer, VllmServeSpec
+    from pytest_llmperf.engines.servers import VllmServer, VllmServeSpec
 
     server = VllmServer(VllmServeSpec(str(tmp_path / "no-such-model"), log_path=tmp_path / "server.log",
                                       startup_timeout=300))

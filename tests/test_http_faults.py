@@ -49,7 +49,7 @@ def prompt(tokenizer):
 
 @pytest.mark.parametrize("protocol", PROTOCOLS, ids=IDS)
 def test_connection_refused_names_the_endpoint(embedded_model, protocol):
-    from pytest_llmperf.servers import free_port
+    from pytest_llmperf.engines.servers import free_port
 
     server = f"http://127.0.0.1:{free_port()}"
     with pytest.raises(EngineError, match=rf"{server}{protocol.base}{protocol.probe}: cannot connect"):

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_llmperf import process_tree
+from pytest_llmperf.runtime import process_tree
 
 ROOT = Path(__file__).resolve().parents[1]
 HELPERS = Path(__file__).resolve().parent / "interrupts"
@@ -223,7 +223,7 @@ def test_second_sigint_ends_at_once(plumbing_session):
 def test_nested_sessions_leave_the_handlers_to_the_outermost():
     """pytester runs sessions inside this one: their start and end must neither take this session's
     handlers away nor, at this session's end, leave ours in place of what was there before."""
-    from pytest_llmperf import interrupts
+    from pytest_llmperf.runtime import interrupts
 
     if signal.getsignal(signal.SIGINT) is not interrupts.handle_signal:
         pytest.skip("the plugin's handlers are not installed in this session (-p no:llmperf?)")

@@ -12,7 +12,7 @@ import pytest
 from pytest_llmperf.engines import EngineInfo, Generation, GenerationParams
 from pytest_llmperf.errors import EngineError
 from pytest_llmperf.loadgen import RUN_FILE, read_accuracy_log, run_loadgen, run_settings
-from pytest_llmperf.profiles import load_profile
+from pytest_llmperf.config.profiles import load_profile
 
 EOS = 2
 

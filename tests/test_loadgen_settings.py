@@ -8,7 +8,7 @@ import pytest
 
 from pytest_llmperf.errors import InputError, UsageError
 from pytest_llmperf.loadgen.settings import read_user_conf, run_settings, to_test_settings
-from pytest_llmperf.profiles import GenerationSection, LoadgenSection, load_profile
+from pytest_llmperf.config.profiles import GenerationSection, LoadgenSection, load_profile
 
 
 def test_embedded_server_settings_reach_loadgen():

@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from pytest_llmperf.errors import InputError
-from pytest_llmperf.metrics import logits
+from pytest_llmperf.gating import logits
+from pytest_llmperf.metrics import logits as comparison
 
 ATOL, RTOL = 5e-3, 1e-5
 
@@ -22,7 +23,7 @@ def _logits(seed=0, shape=(4, 64)):
 
 def test_identical_arrays_agree_on_everything():
     values = _logits()
-    result = logits.compare(values, values, atol=ATOL, rtol=RTOL)
+    result = comparison.compare(values, values, atol=ATOL, rtol=RTOL)
     assert result.allclose and result.allclose_error == 0.0 and result.nonfinite == 0
     assert result.max_abs_error == 0.0 and result.max_rel_error == 0.0
     assert result.cosine_similarity == pytest.approx(1.0)
@@ -34,7 +35,7 @@ def test_a_shift_of_1e_2_fails_and_the_worst_entry_is_named():
     baseline = _logits()
     measured = baseline.copy()
     measured[2, 17] += 1e-2
-    result = logits.compare(measured, baseline, atol=ATOL, rtol=RTOL)
+    result = comparison.compare(measured, baseline, atol=ATOL, rtol=RTOL)
     assert not result.allclose
     assert result.allclose_error > ATOL
     assert result.max_abs_error == pytest.approx(1e-2, rel=1e-3)
@@ -44,15 +45,15 @@ def test_a_shift_of_1e_2_fails_and_the_worst_entry_is_named():
 
 def test_a_shift_within_atol_passes():
     baseline = _logits()
-    result = logits.compare(baseline + np.float32(4e-3), baseline, atol=ATOL, rtol=RTOL)
+    result = comparison.compare(baseline + np.float32(4e-3), baseline, atol=ATOL, rtol=RTOL)
     assert result.allclose and result.allclose_error <= ATOL
 
 
 def test_rtol_scales_with_the_baseline():
     baseline = np.full((1, 8), 1000.0, dtype=np.float32)
     measured = baseline + np.float32(0.012)  # 0.012 <= 5e-3 + 1e-5 x 1000
-    assert logits.compare(measured, baseline, atol=ATOL, rtol=RTOL).allclose
-    assert not logits.compare(measured, baseline, atol=ATOL, rtol=0.0).allclose
+    assert comparison.compare(measured, baseline, atol=ATOL, rtol=RTOL).allclose
+    assert not comparison.compare(measured, baseline, atol=ATOL, rtol=0.0).allclose
 
 
 def test_infinities_that_agree_still_fail():
@@ -60,34 +61,34 @@ def test_infinities_that_agree_still_fail():
     baseline[0, 0] = np.inf
     measured = baseline.copy()
     assert np.allclose(measured, baseline)  # numpy calls equal infinities close
-    result = logits.compare(measured, baseline, atol=ATOL, rtol=RTOL)
+    result = comparison.compare(measured, baseline, atol=ATOL, rtol=RTOL)
     assert not result.allclose and result.nonfinite == 1 and math.isinf(result.allclose_error)
 
 
 def test_logprob_engines_are_compared_in_log_softmax_space():
     baseline = _logits(shape=(3, 200))
-    returned = logits.log_softmax(baseline)
+    returned = comparison.log_softmax(baseline)
     top = np.argsort(-returned, axis=1)[:, :20]
     measured = np.full(returned.shape, -np.inf)
     np.put_along_axis(measured, top, np.take_along_axis(returned, top, axis=1), axis=1)
-    result = logits.compare(measured, baseline, atol=ATOL, rtol=RTOL, space="logprobs")
+    result = comparison.compare(measured, baseline, atol=ATOL, rtol=RTOL, space="logprobs")
     assert result.allclose and result.space == "logprobs" and result.entries == 3 * 20
     assert result.top1_agreement == 1.0 and result.top5_agreement == 1.0
     np.put_along_axis(measured, top[:, :1], np.take_along_axis(returned, top[:, :1], axis=1) + 0.01, axis=1)
-    assert not logits.compare(measured, baseline, atol=ATOL, rtol=RTOL, space="logprobs").allclose
+    assert not comparison.compare(measured, baseline, atol=ATOL, rtol=RTOL, space="logprobs").allclose
 
 
 def test_a_position_with_no_returned_logprob_fails():
     baseline = _logits(shape=(2, 10))
-    measured = logits.log_softmax(baseline)
+    measured = comparison.log_softmax(baseline)
     measured[1, :] = -np.inf
-    result = logits.compare(measured, baseline, atol=ATOL, rtol=RTOL, space="logprobs")
+    result = comparison.compare(measured, baseline, atol=ATOL, rtol=RTOL, space="logprobs")
     assert not result.allclose and result.nonfinite == 1
 
 
 def test_shape_mismatch_is_an_error():
     with pytest.raises(ValueError, match="shapes differ"):
-        logits.compare(_logits(shape=(4, 10)), _logits(shape=(4, 11)), atol=ATOL, rtol=RTOL)
+        comparison.compare(_logits(shape=(4, 10)), _logits(shape=(4, 11)), atol=ATOL, rtol=RTOL)
 
 
 # -- properties -------------------------------------------------------------------------------
@@ -109,8 +110,8 @@ def _same(x, y):
 @given(_pairs(allow_nan=True))
 def test_symmetric_measures_are_symmetric_and_nothing_raises(pair):
     a, b = pair
-    forward = logits.compare(a, b, atol=ATOL, rtol=RTOL)
-    backward = logits.compare(b, a, atol=ATOL, rtol=RTOL)
+    forward = comparison.compare(a, b, atol=ATOL, rtol=RTOL)
+    backward = comparison.compare(b, a, atol=ATOL, rtol=RTOL)
     for field in ("max_abs_error", "cosine_similarity", "top1_agreement", "top5_agreement", "nonfinite", "entries"):
         assert _same(getattr(forward, field), getattr(backward, field)), field
     # allclose itself is not symmetric (rtol scales with the baseline), as in numpy.
@@ -120,7 +121,7 @@ def test_symmetric_measures_are_symmetric_and_nothing_raises(pair):
 @given(_pairs(allow_nan=True))
 def test_never_passes_with_a_nan_or_inf(pair):
     a, b = pair
-    result = logits.compare(a, b, atol=ATOL, rtol=RTOL)
+    result = comparison.compare(a, b, atol=ATOL, rtol=RTOL)
     if not (np.isfinite(a).all() and np.isfinite(b).all()):
         assert not result.allclose and result.nonfinite > 0 and math.isinf(result.allclose_error)
     else:
@@ -132,7 +133,7 @@ def test_never_passes_with_a_nan_or_inf(pair):
 @given(_pairs(allow_nan=False))
 def test_an_array_matches_itself(pair):
     a, _ = pair
-    result = logits.compare(a, a, atol=0.0, rtol=0.0)
+    result = comparison.compare(a, a, atol=0.0, rtol=0.0)
     assert result.allclose and result.allclose_error == 0.0 and result.top1_agreement == 1.0
 
 
@@ -202,11 +203,11 @@ def test_missing_array_and_bad_manifests(tmp_path):
 def _gated(tmp_path, measured, baseline, space="logits"):
     from pytest_llmperf.gating.baselines import BaselineStore
     from pytest_llmperf.gating.checker import Checker
-    from pytest_llmperf.profiles import load_profile
+    from pytest_llmperf.config.profiles import load_profile
 
     check = Checker("suites/accuracy/test_logits.py::test_logits_match_baseline", [], BaselineStore(tmp_path), False)
-    comparison = logits.compare(measured, baseline, atol=ATOL, rtol=RTOL, space=space)
-    logits.gate(check, load_profile("embedded"), [logits.PromptResult("p", tmp_path / "p.npy", comparison)])
+    compared = comparison.compare(measured, baseline, atol=ATOL, rtol=RTOL, space=space)
+    logits.gate(check, load_profile("embedded"), [logits.PromptResult("p", tmp_path / "p.npy", compared)])
     return check
 
 
@@ -221,7 +222,7 @@ def test_gate_fails_on_nan_with_two_lines(tmp_path):
 
 def test_gate_says_when_it_compared_log_probabilities(tmp_path):
     baseline = _logits()
-    check = _gated(tmp_path, logits.log_softmax(baseline), baseline, space="logprobs")
+    check = _gated(tmp_path, comparison.log_softmax(baseline), baseline, space="logprobs")
     (metric, *summary) = check.metrics
     assert check.failures == [] and metric.verdict == "pass" and metric.unit == "logprob"
     assert metric.extra["space"] == "logprobs" and metric.extra["compared_in"].startswith("log-softmax space")

@@ -4,7 +4,7 @@ compared in log-softmax space over the entries it returned, and it cannot record
 import pytest
 
 from pytest_llmperf.datasets.chat import chat_prompt_ids
-from pytest_llmperf.metrics import logits
+from pytest_llmperf.gating import logits
 
 
 @pytest.fixture(scope="module")

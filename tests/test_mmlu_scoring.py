@@ -7,8 +7,9 @@ import pytest
 from pytest_llmperf.gating.baselines import BaselineKey, BaselineStore
 from pytest_llmperf.gating.checker import Checker
 from pytest_llmperf.datasets import mmlu as data
+from pytest_llmperf.gating import mmlu as mmlu_gate
 from pytest_llmperf.metrics import mmlu
-from pytest_llmperf.profiles import load_profile
+from pytest_llmperf.config.profiles import load_profile
 
 
 @pytest.fixture(scope="module")
@@ -106,21 +107,21 @@ KEY = BaselineKey("m", "cpu", "transformers", "float32")
 def test_flagperf_target_fails_below_45_8_percent(tmp_path):
     profile = load_profile("flagperf-llama2-7b-mmlu")
     check = _checker(tmp_path)
-    mmlu.record(check, profile, mmlu.summarize("argmax", [_prediction("a", True), _prediction("a", False)] * 2
+    mmlu_gate.record(check, profile, mmlu.summarize("argmax", [_prediction("a", True), _prediction("a", False)] * 2
                                                + [_prediction("a", False)] * 4))
     assert check.failures == ["mmlu.accuracy.argmax 25.0000 < 45.8000 % "
                               "(flagperf-llama2-7b-mmlu: mmlu.target_accuracy = 0.458); see --llmperf-profile"]
     passing = _checker(tmp_path)
-    mmlu.record(passing, profile, mmlu.summarize("argmax", [_prediction("a", True)]))
+    mmlu_gate.record(passing, profile, mmlu.summarize("argmax", [_prediction("a", True)]))
     assert passing.failures == [] and passing.metrics[0].verdict == "pass"
 
 
 def test_embedded_profile_without_baseline_names_the_record_command(tmp_path):
     check = _checker(tmp_path)
-    mmlu.record(check, load_profile("embedded"), mmlu.summarize("argmax", [_prediction("a", True)]))
+    mmlu_gate.record(check, load_profile("embedded"), mmlu.summarize("argmax", [_prediction("a", True)]))
     gated = [m for m in check.metrics if m.verdict == "no_baseline"]
     assert check.failures == [] and gated and "--llmperf-update-baselines" in gated[0].extra["record_with"]
     strict = _checker(tmp_path)
     strict.strict = True
-    mmlu.record(strict, load_profile("embedded"), mmlu.summarize("argmax", [_prediction("a", True)]))
+    mmlu_gate.record(strict, load_profile("embedded"), mmlu.summarize("argmax", [_prediction("a", True)]))
     assert "no baseline in" in strict.failures[0] and "--llmperf-update-baselines" in strict.failures[0]

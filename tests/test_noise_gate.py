@@ -16,7 +16,8 @@ from pytest_llmperf.gating.baselines import BaselineKey, BaselineStore, baseline
 from pytest_llmperf.gating.checker import BASELINE, Checker
 from pytest_llmperf.gating.noise import judge_rounds, t_quantile
 from pytest_llmperf.gating.contention import ContentionMeter, host_id
-from pytest_llmperf.gating.rounds import RoundMeasurer, RoundMetric, RoundSettings, gate_rounds
+from pytest_llmperf.gating.rounds import RoundMeasurer, RoundMetric, RoundSettings
+from pytest_llmperf.gating.sequential import gate_rounds
 
 KEY = BaselineKey("m", "cpu", "transformers", "float32")
 THROUGHPUT = RoundMetric("decode.tokens_per_second", "tokens/s", True)
@@ -253,7 +254,7 @@ def test_quiet_rounds_are_judged_on_the_calibrated_ratio_where_it_spread_less_in
 
 def test_inconclusive_shows_in_the_table_the_note_and_results_json(tmp_path):
     from pytest_llmperf.report.table import inconclusive_note, metric_row
-    from pytest_llmperf.results import Metric, ResultsStore, load_results
+    from pytest_llmperf.runtime.results import Metric, ResultsStore, load_results
 
     metric = Metric("decode.tokens_per_second", 30.0, "tokens/s", True, "inconclusive", engine="transformers-cpu")
     assert metric_row(metric)[-1] == "INCONCLUSIVE"
@@ -300,7 +301,7 @@ def test_a_server_started_beside_pytest_counts_as_the_run_not_as_a_neighbour():
 
     from pytest_llmperf.gating import contention
 
-    # A process outside this tree that listens on a loopback port, as `python -m pytest_llmperf.servers` starts.
+    # A process outside this tree that listens on a loopback port, as `python -m pytest_llmperf.engines.servers` starts.
     port = socket.socket()
     port.bind(("127.0.0.1", 0))
     number = port.getsockname()[1]

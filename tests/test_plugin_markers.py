@@ -7,8 +7,8 @@ import sys
 import pytest
 
 from pytest_llmperf import hardware
-from pytest_llmperf.options import Settings
-from pytest_llmperf.session import EngineTarget, engine_targets, unavailable_reason
+from pytest_llmperf.config.options import Settings
+from pytest_llmperf.harness.session import EngineTarget, engine_targets, unavailable_reason
 
 ENGINE_TEST = """
 def test_engine(llmperf_target):

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pytest_llmperf import options
+from pytest_llmperf.config import options
 
 ENGINE_TEST = """
 def test_engine(llmperf_target):

@@ -6,7 +6,7 @@ import subprocess
 import sys
 import time
 
-from pytest_llmperf import process_tree
+from pytest_llmperf.runtime import process_tree
 
 #: A "server" in a session of its own that ignores SIGTERM and starts a child; prints the child's pid.
 STUBBORN = """

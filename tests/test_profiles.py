@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pytest_llmperf.errors import InputError
-from pytest_llmperf.profiles import _RANGES, Profile, available_profiles, load_profile
+from pytest_llmperf.config.profiles import _RANGES, Profile, available_profiles, load_profile
 
 
 def _load(tmp_path, text: str):

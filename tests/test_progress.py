@@ -6,7 +6,7 @@ import io
 
 import pytest
 
-from pytest_llmperf import progress
+from pytest_llmperf.runtime import progress
 
 
 class FakeTerminal(io.StringIO):

@@ -15,11 +15,12 @@ from pytest_llmperf.loadgen import run_loadgen, run_settings
 from pytest_llmperf.loadgen.capacity import judge_probe
 from pytest_llmperf.loadgen.query_store import (LEGACY_QUERY_TIMES, QUERY_STORE, QueryRecorder, QueryTimes,
                                                 read_query_store, write_query_store)
-from pytest_llmperf.loadgen.query_times import QueryTiming, Slo, percentile, query_stats, read_query_times
+from pytest_llmperf.loadgen.query_times import QueryTiming, Slo, query_stats, read_query_times
+from pytest_llmperf.metrics.latency import percentile
 from pytest_llmperf.loadgen.serving_workload import run_workload
 from pytest_llmperf.loadgen.sweep import qps_point
-from pytest_llmperf.profiles import ScenarioSection, load_profile
-from pytest_llmperf.serving_profile import ServingWorkloadSection
+from pytest_llmperf.config.profiles import ScenarioSection, load_profile
+from pytest_llmperf.config.serving_profile import ServingWorkloadSection
 
 ROWS = [(3, 100.0, (100.25, 100.5, 100.875), 3),   # three tokens
         (1, 100.5, (), 0),                          # no answer

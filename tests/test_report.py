@@ -186,8 +186,8 @@ def test_report_table_matches_the_terminal_summary(run, tmp_path, capsys):
 
 
 def test_report_table_is_the_recorders_table(tmp_path):
-    from pytest_llmperf.options import Settings
-    from pytest_llmperf.recording import SessionRecorder
+    from pytest_llmperf.config.options import Settings
+    from pytest_llmperf.harness.recording import SessionRecorder
 
     settings = Settings(engines=("transformers",), model=None, device="cpu", out=tmp_path / "session",
                         baselines=tmp_path / "baselines", update_baselines=False, profile="embedded",
@@ -242,7 +242,7 @@ def test_accuracy_is_plotted_as_measured_over_threshold_without_info_metrics():
     """gen_len (10,510 characters, INFO) once hid the ROUGE and MMLU bars on a shared linear axis."""
     from pytest_llmperf.report.plots import ACCURACY_NAME, gated_metrics
     from pytest_llmperf.report.svgplots import accuracy_plot
-    from pytest_llmperf.results import Metric
+    from pytest_llmperf.runtime.results import Metric
 
     metrics = {m.name: m for m in (
         Metric("rouge.rouge1", 45.1, "points", True, "pass", 44.4312, ">= 43.99"),

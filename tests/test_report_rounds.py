@@ -32,7 +32,8 @@ import pytest
 
 from pytest_llmperf.gating.baselines import BaselineKey
 from pytest_llmperf.gating.contention import ContentionMeter
-from pytest_llmperf.gating.rounds import RoundMeasurer, RoundMetric, RoundSettings, gate_rounds
+from pytest_llmperf.gating.rounds import RoundMeasurer, RoundMetric, RoundSettings
+from pytest_llmperf.gating.sequential import gate_rounds
 
 KEY = BaselineKey("plumbing-model", "cpu", "plumbing", "float32")
 PLAN = json.loads((Path(__file__).parent / "rounds.json").read_text())

@@ -11,10 +11,10 @@ from pytest_llmperf.errors import InputError
 from pytest_llmperf.loadgen.query_times import QueryTiming, Slo, query_stats
 from pytest_llmperf.loadgen.sweep import SweepPoint, write_sweep
 from pytest_llmperf.loadgen.settings import run_settings
-from pytest_llmperf.profiles import load_profile
+from pytest_llmperf.config.profiles import load_profile
 from pytest_llmperf.report import build_report, write_report
 from pytest_llmperf.report.plots import FAIL_COLOR
-from pytest_llmperf.results import ResultsStore
+from pytest_llmperf.runtime.results import ResultsStore
 
 LIMITS = Slo(ttft_ms=2000.0, tpot_ms=500.0)
 

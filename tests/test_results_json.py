@@ -6,7 +6,7 @@ import math
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pytest_llmperf.results import Metric, ResultsStore, load_results
+from pytest_llmperf.runtime.results import Metric, ResultsStore, load_results
 
 METRIC_TESTS = """
 from pytest_llmperf.gating.limits import Limit

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from pytest_llmperf.metrics import rouge_targets
-from pytest_llmperf.profiles import load_profile
+from pytest_llmperf.gating import rouge as rouge_gate
+from pytest_llmperf.config.profiles import load_profile
 
 REPO = Path(__file__).resolve().parents[1]
 ROUGE_SUITE = REPO / "suites" / "accuracy" / "test_rouge.py"
@@ -42,15 +42,15 @@ def profile_text(rouge: str) -> str:
 
 def test_target_limits_are_fraction_times_reference():
     profile = load_profile("mlperf-llama2-70b-99")
-    limits = rouge_targets.target_limits(profile)
+    limits = rouge_gate.target_limits(profile)
     assert set(limits) == {"rouge1", "rouge2", "rougeL"}
     assert limits["rouge1"].low == pytest.approx(0.99 * 44.4312)
     assert limits["rouge1"].source == "mlperf-llama2-70b-99: 0.99 x 44.4312"
-    band = rouge_targets.tokens_per_sample_limit(profile)
+    band = rouge_gate.tokens_per_sample_limit(profile)
     assert (band.low, band.high) == pytest.approx((0.9 * 294.45, 1.1 * 294.45))
-    strict = rouge_targets.target_limits(load_profile("mlperf-llama2-70b-99.9"))
+    strict = rouge_gate.target_limits(load_profile("mlperf-llama2-70b-99.9"))
     assert strict["rougeL"].low == pytest.approx(0.999 * 28.6162)
-    assert rouge_targets.tokens_per_sample_limit(load_profile("embedded")) is None
+    assert rouge_gate.tokens_per_sample_limit(load_profile("embedded")) is None
 
 
 
@@ -139,8 +139,8 @@ def test_rouge_and_agreement_share_one_accuracy_run_per_engine(pytester):
     result.assert_outcomes(passed=3)
     result.stdout.fnmatch_lines(["*scoring the accuracy run made by *test_agreement.py::*"] * 2)
     runs = pytester.path / "llmperf-results" / "runs"
-    assert sorted(p.name for p in runs.iterdir()) == ["test_openorca_rouge_transformers-cpu",
-                                                       "test_openorca_rouge_vllm-cpu"]
+    assert sorted(p.name for p in runs.iterdir()) == ["accuracy-rouge_transformers-cpu",
+                                                       "accuracy-rouge_vllm-cpu"]
     for target in ("transformers-cpu", "vllm-cpu"):
-        run = json.loads((runs / f"test_openorca_rouge_{target}" / "run.json").read_text())
+        run = json.loads((runs / f"accuracy-rouge_{target}" / "run.json").read_text())
         assert run["metadata"]["target"] == target and run["engine"]["engine"] == target.split("-")[0]

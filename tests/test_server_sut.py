@@ -19,7 +19,7 @@ from plumbing import InstantEngine, PacedEngine, PacedStaticEngine
 from pytest_llmperf.engines import GenerationParams
 from pytest_llmperf.errors import EngineError
 from pytest_llmperf.loadgen import RUN_FILE, run_loadgen, run_settings
-from pytest_llmperf.profiles import load_profile
+from pytest_llmperf.config.profiles import load_profile
 
 STEP_S = 0.010
 MS = 1e6  # LoadGen reports nanoseconds

@@ -11,7 +11,7 @@ from plumbing import PacedEngine
 from pytest_llmperf.errors import InputError
 from pytest_llmperf.loadgen import run_loadgen
 from pytest_llmperf.loadgen.serving_workload import run_workload, workload_settings
-from pytest_llmperf.profiles import ServingWorkloadSection, load_profile
+from pytest_llmperf.config.profiles import ServingWorkloadSection, load_profile
 
 PROMPTS = [[8, 1, 1, 1]] * 8
 

@@ -14,7 +14,8 @@ import pytest
 from plumbing import PacedEngine
 from pytest_llmperf.engines import GenerationParams
 from pytest_llmperf.errors import UsageError
-from pytest_llmperf.loadgen.query_times import QueryTiming, Slo, percentile, query_stats, read_query_times
+from pytest_llmperf.loadgen.query_times import QueryTiming, Slo, query_stats, read_query_times
+from pytest_llmperf.metrics.latency import percentile
 from pytest_llmperf.loadgen.sweep import (SWEEP_FILE, SweepPoint, concurrency_point, pareto_front, parse_loads,
                                           sweep)
 from test_capacity import PROMPTS, SLOTS, STEP_S, capacity_profile, runner

@@ -8,7 +8,7 @@ import dataclasses
 from pathlib import Path
 from typing import Any, Callable
 
-from .. import options
+from ..config import options
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -45,9 +45,9 @@ def open_engine(args: argparse.Namespace, command: str, report: Callable[[str], 
     from .. import hardware
     from ..engines import GenerationParams
     from ..errors import UsageError
-    from ..kit import openorca_dataset
-    from ..profiles import load_profile
-    from ..session import EngineTarget, LlmperfSession, unavailable_reason
+    from ..suite.runs import openorca_dataset
+    from ..config.profiles import load_profile
+    from ..harness.session import EngineTarget, LlmperfSession, unavailable_reason
 
     engines = getattr(args, options.dest_name(options.ENGINE))
     if len(engines) != 1:

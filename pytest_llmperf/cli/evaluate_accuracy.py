@@ -15,7 +15,7 @@ import argparse
 import time
 from pathlib import Path
 
-from ..parsers import positive
+from ..config.parsers import positive
 
 #: MLPerf's --dtype names -> the accuracy-log reader's element types.
 DTYPES = {"int32": "int32", "int64": "int64", "float": "float32"}
@@ -47,7 +47,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .. import atomic
+    from ..runtime import atomic
     from ..datasets.openorca import EMBEDDED, embedded_records, read_table
     from ..loadgen.accuracy_log import read_accuracy_log
     from ..metrics import rouge

@@ -56,7 +56,7 @@ def search_settings(args: argparse.Namespace, profile):
 def run(args: argparse.Namespace) -> int:
     from ..loadgen.capacity import check_capacity, find_qps, run_above
 
-    from ..profiles import load_profile
+    from ..config.profiles import load_profile
 
     profile = load_profile(args.llmperf_profile)
     search = search_settings(args, profile)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..parsers import non_negative, positive
+from ..config.parsers import non_negative, positive
 
 PREFIX = "open_orca_gpt4_tokenized_llama"
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 
 from ..errors import UsageError
-from ..parsers import fraction
+from ..config.parsers import fraction
 
 EXIT_OK, EXIT_REGRESSED = 0, 1
 

@@ -32,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
     from ..errors import UsageError
     from ..loadgen.settings import run_settings
     from ..loadgen.sweep import concurrency_point, describe, parse_loads, slo_of, sweep, write_sweep
-    from ..profiles import load_profile
+    from ..config.profiles import load_profile
 
     profile = load_profile(args.llmperf_profile)
     loads = parse_loads(args.qps) if args.qps else list(profile.sweep.qps)
@@ -74,7 +74,7 @@ def _results_file(loaded, args: argparse.Namespace) -> None:
     import dataclasses
     import sys
 
-    from ..results import ResultsStore, git_commit, package_versions
+    from ..runtime.results import ResultsStore, git_commit, package_versions
 
     if (loaded.out / "results.json").exists():
         return

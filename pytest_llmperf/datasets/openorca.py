@@ -20,7 +20,7 @@ import os
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-from .. import atomic
+from ..runtime import atomic
 from ..errors import InputError
 
 EMBEDDED = "embedded"

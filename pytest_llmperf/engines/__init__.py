@@ -4,9 +4,12 @@ A registry entry is a ``"module:Class"`` string, imported only when that engine
 is selected, so a machine without vLLM can still run the transformers engine and
 ``pytest --help`` never imports torch.
 
-``LLMPERF_EXTRA_ENGINES="name=package.module:Class,..."`` adds in-process engines
-from outside the package (docs/engines.md), e.g. the benchmark-only wrapper of
-benchmarks/bench_gate_noise.py.
+An engine from another package registers itself through the entry-point group
+``pytest_llmperf.engines`` of its own distribution (``name = "package.module:Class"`` in its
+pyproject.toml's ``[project.entry-points."pytest_llmperf.engines"]``), as pytest plugins and lm-eval
+models do: nothing here changes.  ``LLMPERF_EXTRA_ENGINES="name=package.module:Class,..."`` adds one
+for a single run without installing anything (docs/engines.md), e.g. the benchmark-only wrapper of
+benchmarks/bench_gate_noise.py.  Both are in-process engines; neither may replace a built-in name.
 """
 
 from __future__ import annotations
@@ -47,7 +50,29 @@ ENGINES: dict[str, EngineEntry] = {
     "openai": EngineEntry("openai_http:OpenAIEngine", (), "nothing: it speaks HTTP", False),
     "llm-serving": EngineEntry("llm_serving:LlmServingEngine", (), "nothing: it speaks HTTP", False),
 }
+ENTRY_POINT_GROUP = "pytest_llmperf.engines"
 EXTRA_ENGINES = "LLMPERF_EXTRA_ENGINES"
+
+
+def entry_point_engines() -> dict[str, EngineEntry]:
+    """The engines other installed distributions declare in the ``pytest_llmperf.engines`` group."""
+    from importlib.metadata import entry_points
+
+    found: dict[str, EngineEntry] = {}
+    for point in entry_points(group=ENTRY_POINT_GROUP):
+        where = f"entry point {point.name!r} of group {ENTRY_POINT_GROUP}"
+        if point.dist is not None:
+            where += f" (distribution {point.dist.metadata['Name']})"
+        if point.name in ENGINES:
+            raise UsageError(where, f"{point.name!r} is a built-in engine name", "register the engine under another name")
+        if ":" not in point.value:
+            raise UsageError(where, f"{point.value!r} is not module:Class", "write e.g. my_engines.fast:FastEngine")
+        module = point.value.split(":")[0]
+        found[point.name] = EngineEntry(point.value, (), f"reinstall the distribution that provides {module}", True, True)
+    return found
+
+
+ENGINES.update(entry_point_engines())
 for _item in filter(None, os.environ.get(EXTRA_ENGINES, "").split(",")):
     _name, _, _target = _item.strip().partition("=")
     if not _name or ":" not in _target:

@@ -158,7 +158,8 @@ class EngineInfo:
 
 @runtime_checkable
 class Engine(Protocol):
-    """The engine interface. Implementations live in one module each."""
+    """The engine interface. Implementations live in one module each; what an engine may offer beyond
+    these methods is listed in ``OPTIONAL_MEMBERS`` below."""
 
     info: EngineInfo
     eos_token_ids: frozenset[int]
@@ -205,13 +206,36 @@ class ContinuousEngine(Engine, Protocol):
         ...
 
 
+OPTIONAL_MEMBERS: dict[str, str] = {
+    "submit": "continuous batching: start one request and return at once (``ContinuousEngine``); the Server "
+              "SUT then submits each query on arrival",
+    "abort": "stop at once after an interrupt and refuse new work (``abort``)",
+    "forward_passes": "an int: the forward passes run so far, for MBU (``forward_passes``)",
+    "endpoint": "the URL of the server behind an HTTP engine: that server's processes count as the run's CPU "
+                "in the contention meter",
+    "kv_cache_dtype": "the KV cache's element type where it is not the model's dtype (\"fp8\"), for MBU",
+    "required_capabilities": "the capabilities the profile requires (``engines.capabilities``): a test that "
+                             "needs one fails instead of skipping",
+    "settings_table": "the profile table that configures the engine (\"[engine.openai]\"), named in messages",
+}
+"""What an engine may offer beyond ``Engine``'s methods, by attribute name.  The harness reads them only
+through ``optional``, so this table is the whole list a new engine can look at."""
+
+
+def optional(engine: Engine, name: str, default=None):
+    """``engine``'s optional member ``name`` (one of ``OPTIONAL_MEMBERS``), or ``default``."""
+    if name not in OPTIONAL_MEMBERS:
+        raise ValueError(f"{name!r} is not an optional engine member; declare it in OPTIONAL_MEMBERS")
+    return getattr(engine, name, default)
+
+
 def abort(engine: Engine) -> None:
     """Tell ``engine`` to stop at once, where it can (``engine.abort()``): the session was interrupted.
 
     An engine's ``abort`` ends what it is running as soon as it can (between decode steps, or by
     aborting its requests) and refuses new work with ``EngineAborted``; it is only closed afterwards.
     Engines without one are left to finish; an error here never hides the interrupt."""
-    stop = getattr(engine, "abort", None)
+    stop = optional(engine, "abort")
     if callable(stop):
         try:
             stop()
@@ -221,7 +245,7 @@ def abort(engine: Engine) -> None:
 
 def batches_continuously(engine: Engine) -> bool:
     """True for engines with ``submit`` (the Server SUT then submits each query on arrival)."""
-    return callable(getattr(engine, "submit", None))
+    return callable(optional(engine, "submit"))
 
 
 def forward_passes(engine: Engine) -> int | None:
@@ -229,7 +253,7 @@ def forward_passes(engine: Engine) -> int | None:
 
     Utilization (MBU) needs steps, not tokens: in one step a continuous batch
     emits a token for each running request, each stamped at its own time."""
-    count = getattr(engine, "forward_passes", None)
+    count = optional(engine, "forward_passes")
     return int(count) if isinstance(count, int) else None
 
 

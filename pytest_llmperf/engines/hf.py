@@ -209,7 +209,7 @@ class TransformersEngine:
         on_token: TokenCallback | None = None,
         on_finish: FinishCallback | None = None,
     ) -> list[Generation]:
-        from .. import progress
+        from ..runtime import progress
 
         results: list[Generation | None] = [None] * len(prompts)
         with progress.bar(total=len(prompts), description="generate (transformers)", unit="prompt") as bar:

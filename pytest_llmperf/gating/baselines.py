@@ -49,7 +49,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from .. import atomic
+from ..runtime import atomic
 from ..errors import InputError
 from .limits import Limit
 from .noise import RoundStats

@@ -20,7 +20,7 @@ import dataclasses
 import datetime as _dt
 from typing import TYPE_CHECKING, Any
 
-from ..results import Metric, git_commit
+from ..runtime.results import Metric, git_commit
 from .baselines import STRICT_FLAG, BaselineKey, BaselineStore, Tolerance, baseline_entry, record_command
 from .limits import Limit, failure_message, judge
 

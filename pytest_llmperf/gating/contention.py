@@ -11,7 +11,7 @@ Read from ``/proc/stat`` (the machine) and ``psutil`` (this process tree).  Wher
 either is missing the contention is unknown (``None``) and rounds count as shared.
 
 An HTTP engine's server is no descendant of this process when it was started
-beside pytest (``python -m pytest_llmperf.servers ... -- pytest ...``, or by hand):
+beside pytest (``python -m pytest_llmperf.engines.servers ... -- pytest ...``, or by hand):
 its process tree is counted as this run's too (``ContentionMeter(pids=...)``), found
 by the port it listens on for a loopback endpoint (``server_pids``) or named with
 ``--llmperf-server-pid``.  A server on another host uses no CPU here.

@@ -11,7 +11,7 @@ import dataclasses
 import math
 from typing import Literal
 
-from ..results import Metric
+from ..runtime.results import Metric
 
 
 @dataclasses.dataclass(frozen=True)

@@ -17,7 +17,7 @@ import dataclasses
 import math
 from typing import Any, Literal
 
-from ..results import Metric
+from ..runtime.results import Metric
 from .baselines import baseline_entry, has_rounds, limit_from_entry, workload_differences
 from .limits import Limit
 from .noise import Judgement, RoundStats

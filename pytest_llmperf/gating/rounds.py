@@ -4,17 +4,8 @@
 calibrate, round, ..., calibrate); a round's normalized value is its raw value
 divided by the mean of the two calibration rates around it (higher is better)
 or multiplied by it (lower is better: a time in units of calibration work).
-``gate_rounds`` follows a two-look sequential rule: it measures ``[performance]
-rounds`` rounds and looks; while any metric is INCONCLUSIVE (and ``max_rounds``
-rounds of the spread seen could decide it at all) it measures up to ``max_rounds``
-and looks once more; then it records every metric on the checker, which judges it
-(``Checker.against_rounds``).  Each look's interval is at confidence
-``1 - (1 - confidence) / looks`` (``RoundSettings.look_confidence``, Bonferroni over
-the looks), so the chance that any look's interval misses the true change stays
-within ``1 - confidence``: a false FAIL (a change inside the minimum effect called a
-regression) and a false PASS (a regression beyond it called a pass) each within
-``(1 - confidence) / 2``, however the run stops.  Re-measuring one round at a time and
-looking each time at 95% held no such bound.
+``judge_entry`` judges one metric's rounds against its baseline entry; the rule that
+decides how many rounds to measure is ``gating.sequential``.
 
 Each round also records how much of the CPU other processes took meanwhile
 (``gating.contention``).  Against a clean baseline from the same host, this run's
@@ -30,15 +21,13 @@ from __future__ import annotations
 import dataclasses
 import math
 import statistics
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import Any, Callable, Sequence
 
-from ..profiles import PerformanceSection
-from .baselines import BaselineKey, has_rounds, workload_differences
+from ..config.profiles import PerformanceSection
+from .baselines import has_rounds, workload_differences
 from .contention import ContentionMeter, all_clean, host_id
 from .noise import Judgement, judge_rounds, t_quantile
 
-if TYPE_CHECKING:
-    from .checker import Checker
 
 
 _DEFAULTS = PerformanceSection()
@@ -221,52 +210,3 @@ def decidable(entry: dict[str, Any], rounds: dict[str, Any], judgement: Judgemen
 def _spread(values: Sequence[float]) -> float:
     logs = [math.log(v) for v in values]
     return statistics.stdev(logs) if len(logs) > 1 else math.inf
-
-
-def record_interrupted(check: "Checker", metrics: Sequence[RoundMetric], measurer: RoundMeasurer) -> None:
-    """The session was interrupted between or during rounds: each metric measured in at least one
-    round is recorded, not judged, as the median of its raw rounds, with every round kept."""
-    for metric in metrics:
-        values = sorted(v for v in measurer.values(metric.name) if v is not None)
-        if values:
-            check.info(metric.name, values[len(values) // 2], metric.unit, metric.higher_is_better,
-                       extra={"rounds": measurer.record(metric), "interrupted": True,
-                              "note": f"{len(values)} round(s) measured before the session was interrupted; not judged"})
-
-
-def gate_rounds(check: "Checker", metrics: Sequence[RoundMetric], measurer: RoundMeasurer, settings: RoundSettings,
-                workload: dict[str, Any], *, key: BaselineKey | None = None, extra: dict | None = None) -> None:
-    """Measure ``rounds``, then up to ``max_rounds`` while any metric is INCONCLUSIVE (the two-look rule of
-    the module docstring), and record each metric on ``check``."""
-    key = check.resolve_key(key, metrics[0].name)
-    family = settings
-    settings = settings.at_each_look()
-    entries = {m.name: check.store.entry(key, m.name) for m in metrics}
-
-    def undecided(metric: RoundMetric) -> bool:
-        entry = entries[metric.name]
-        if not (measurer.measured(metric.name) and comparable(entry, workload, measurer.kind)):
-            return False
-        rounds = measurer.record(metric)
-        judgement = judge_entry(entry, rounds, metric, settings)  # type: ignore[arg-type]
-        return judgement.verdict == "inconclusive" and decidable(entry, rounds, judgement, metric,  # type: ignore[arg-type]
-                                                                  settings, settings.max_rounds)
-
-    try:
-        measurer.more(settings.rounds)
-        # Recording a baseline compares with nothing: its rounds are what they are.
-        if not check.update and measurer.count < settings.max_rounds and any(map(undecided, metrics)):
-            measurer.more(settings.max_rounds - measurer.count)  # the second and last look
-    except KeyboardInterrupt:  # Ctrl-C, SIGTERM: keep the rounds measured so far, judge nothing
-        record_interrupted(check, metrics, measurer)
-        raise
-    for metric in metrics:
-        if not measurer.measured(metric.name):
-            check.fail(f"{metric.name}: not measured in every round ({measurer.values(metric.name)}); "
-                       "see the LoadGen logs in the test's folder")
-            check.info(metric.name, None, metric.unit, metric.higher_is_better, extra={"rounds": measurer.record(metric)})
-            continue
-        check.against_rounds(metric, measurer.record(metric), settings, workload, entry=entries[metric.name],
-                             key=key, extra={**(extra or {}), "sequential": {
-                                 "looks": family.looks, "family_confidence": family.confidence,
-                                 "rule": "two looks, confidence split over them (Bonferroni)"}})

@@ -19,10 +19,11 @@ import time
 from pathlib import Path
 from typing import Callable, Sequence
 
-from .. import atomic
+from ..runtime import atomic
 from ..errors import UsageError
-from ..profiles import CapacitySection, Profile
-from .query_times import percentile, read_query_times
+from ..config.profiles import CapacitySection, Profile
+from ..metrics.latency import percentile
+from .query_times import read_query_times
 from .settings import RunSettings, run_settings
 
 RESULT_FILE = "find-qps.json"

@@ -31,7 +31,7 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
-from .. import atomic
+from ..runtime import atomic
 from ..errors import InputError
 
 QUERY_STORE = "queries.npz"

@@ -18,6 +18,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
+from ..metrics.latency import percentiles
 from .query_store import (LEGACY_QUERY_TIMES, QUERY_STORE, QueryTimes, QueryTiming, read_query_store,
                           write_query_store)
 
@@ -78,21 +79,6 @@ class QueryStats:
         data = dataclasses.asdict(self)
         data["latency_ms"] = {name: {f"p{p:g}": v for p, v in table.items()} for name, table in self.latency_ms.items()}
         return data
-
-
-def percentile(values: Sequence[float] | np.ndarray, p: float) -> float | None:
-    """LoadGen's rule: the value at index floor(p/100 x n) of the sorted values (NaN: no value)."""
-    return percentiles(np.array(values, dtype=np.float64), (p,))[p]
-
-
-def percentiles(values: np.ndarray, ps: Sequence[float]) -> dict[float, float | None]:
-    """``percentile`` at each of ``ps``; reorders ``values`` in place (pass an array of your own)."""
-    count = len(values) - int(np.count_nonzero(np.isnan(values)))
-    if not count:
-        return {p: None for p in ps}
-    ranks = {p: min(count - 1, int(p / 100 * count)) for p in ps}
-    values.partition(sorted(set(ranks.values())))  # NaN goes last, past every rank
-    return {p: float(values[rank]) for p, rank in ranks.items()}
 
 
 def write_query_times(folder: Path, queries: QueryTimes | Iterable[tuple[int, float, Iterable[float], int]]) -> Path:

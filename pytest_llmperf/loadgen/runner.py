@@ -39,11 +39,11 @@ from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import Any, Sequence
 
-from .. import atomic
+from ..runtime import atomic
 from ..engines import Engine, GenerationParams
 from ..engines.base import batches_continuously
 from ..errors import EngineError, UsageError
-from ..profiles import Profile
+from ..config.profiles import Profile
 from .accuracy_log import ACCURACY_LOG
 from .detail import DETAIL_LOG, LoadgenDetail, read_detail
 from .query_times import STALE_QUERY_TIMES, write_query_times
@@ -224,7 +224,7 @@ class _LoadgenThread:
 def _cut(test: _LoadgenThread, sut, engine: Engine, folder: Path, record: dict[str, Any], seconds: float) -> bool:
     """The session was interrupted during the run: cancel every query, abort the engine, give LoadGen
     ``LOADGEN_RETURN_S`` to return, and say in the run's folder that it was cut; True if it returned."""
-    from .. import interrupts
+    from ..runtime import interrupts
     from ..engines.base import abort
 
     sut.cancel()
@@ -262,7 +262,7 @@ def _no_op(_samples) -> None:
 
 
 def _now() -> str:
-    from ..results import now_iso
+    from ..runtime.results import now_iso
 
     return now_iso()
 

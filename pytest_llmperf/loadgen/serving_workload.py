@@ -13,7 +13,7 @@ import dataclasses
 from pathlib import Path
 from typing import Callable
 
-from ..profiles import Profile
+from ..config.profiles import Profile
 from .query_times import QueryStats, query_stats, read_query_times
 from .settings import RunSettings, run_settings
 from .sweep import slo_of

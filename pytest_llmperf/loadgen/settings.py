@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ..errors import InputError, UsageError
-from ..profiles import Profile, ScenarioSection
+from ..config.profiles import Profile, ScenarioSection
 
 Scenario = Literal["Offline", "Server", "Interactive"]
 Mode = Literal["AccuracyOnly", "PerformanceOnly", "TEST06"]

@@ -38,6 +38,7 @@ from typing import Sequence
 
 from ..engines import Engine, Generation, GenerationParams
 from ..engines.base import batches_continuously, forward_passes
+from ..metrics.latency import percentile
 from ..metrics.utilization import kv_positions_read
 from .query_store import QueryRecorder
 
@@ -277,7 +278,7 @@ class EngineSut:
         self._first_token(sample, [token])
 
     def _failed(self, exc: BaseException, tags: list[int]) -> None:
-        from .. import interrupts
+        from ..runtime import interrupts
 
         # An engine told to abort fails its requests, and a terminal's Ctrl-C reaches vLLM's engine core
         # too, which then dies: after a signal neither is an engine error.
@@ -340,12 +341,6 @@ class EngineSut:
 
         response, _buffer = _response(lg, sample.id, tokens, with_count=False)
         lg.FirstTokenComplete([response])
-
-
-def percentile(values: list[float], p: float) -> float:
-    """LoadGen's rule: the value at index floor(p/100 x n) of the sorted values."""
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
 
 
 def _response(lg, response_id: int, tokens: list[int], with_count: bool = True):

@@ -17,9 +17,10 @@ import time
 from pathlib import Path
 from typing import Callable, Sequence
 
-from .. import atomic
+from ..engines.base import batches_continuously
+from ..runtime import atomic
 from ..errors import UsageError
-from ..profiles import Profile
+from ..config.profiles import Profile
 from .query_times import QueryStats, Slo, agreement, query_stats, read_query_times, write_query_times
 from .settings import RunSettings, run_settings
 
@@ -111,7 +112,7 @@ def concurrency_point(engine, prompts: Sequence[Sequence[int]], params, concurre
                       slo: Slo, folder: Path) -> SweepPoint:
     """``concurrency`` requests in flight, each followed by the next as it ends, ``requests`` in all
     (closed loop through ``engine.submit``; LoadGen has no such scenario)."""
-    if not callable(getattr(engine, "submit", None)):
+    if not batches_continuously(engine):
         raise UsageError(f"--concurrency for engine {engine.info.engine!r}", "needs an engine that takes requests one "
                          "by one (submit: vllm, openai, llm-serving)", "sweep --qps instead")
     lock, finished = threading.Lock(), threading.Event()

@@ -26,15 +26,12 @@ import json
 from pathlib import Path
 from typing import Any, Sequence
 
-from .. import atomic
+from ..runtime import atomic
 from ..datasets.mmlu import LETTERS, MmluPrompt
-from ..gating.baselines import Tolerance
-from ..gating.limits import Limit
-from ..profiles import MMLU_MODES
+from ..config.profiles import MMLU_MODES
 
 MODES = MMLU_MODES
 UNIT = "%"
-PROFILE_FLAG = "--llmperf-profile"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -213,32 +210,10 @@ def score_argmax(engine, tokenizer, prompts: Sequence[MmluPrompt]) -> list[MmluP
     return score_modes(engine, tokenizer, prompts, ["argmax"])["argmax"]
 
 
-# -- gates --------------------------------------------------------------------------
+# -- names ---------------------------------------------------------------------------
 
 def metric_name(mode: str) -> str:
     return f"mmlu.accuracy.{mode}"
-
-
-def target_limit(profile) -> Limit | None:
-    """The published accuracy to reach (``mmlu.target_accuracy``), or None for baseline mode."""
-    target = profile.mmlu.target_accuracy
-    if target <= 0:
-        return None
-    return Limit.at_least(100.0 * target, reference=100.0 * target,
-                          source=f"{profile.name}: mmlu.target_accuracy = {target:g}", flag=PROFILE_FLAG)
-
-
-def record(check, profile, result: MmluScore, *, extra: dict[str, Any] | None = None) -> None:
-    """Gate ``result`` on the profile's target, or on the bound engine's baseline within ``tolerance_points``."""
-    name = metric_name(result.mode)
-    extra = {"mode": result.mode, "correct": result.correct, "questions": result.total,
-             "per_subject": result.per_subject, **(extra or {})}
-    limit = target_limit(profile)
-    if limit is not None:
-        check.against(name, result.accuracy, UNIT, True, limit, extra=extra)
-    else:
-        check.against_baseline(name, result.accuracy, UNIT, True, Tolerance(absolute=profile.mmlu.tolerance_points),
-                               extra=extra)
 
 
 def write_predictions(path: Path, predictions: Sequence[MmluPrediction]) -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..gating.baselines import BaselineKey, baseline_entry
-from ..results import Metric
+from ..runtime.results import Metric
 from .runs import Run
 
 

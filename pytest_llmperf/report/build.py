@@ -12,8 +12,8 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .. import atomic
-from ..results import Metric, now_iso
+from ..runtime import atomic
+from ..runtime.results import Metric, now_iso
 from .diff import BaselineSource, Comparison, compare, diff_json, load_baseline, regression_reasons
 from .history import TrendPoint, load_history, trends
 from .runs import Run, load_run

@@ -35,7 +35,7 @@ from ..gating.baselines import (BaselineStore, Tolerance, has_rounds, limit_from
 from ..gating.limits import Limit
 from ..gating.noise import Judgement
 from ..gating.recorded import RecordedRounds, against_entry, improved, recorded_rounds, run_entry
-from ..results import Metric
+from ..runtime.results import Metric
 from .baseline_updates import baseline_key_for
 from .runs import Run, load_run
 from .table import format_change, format_value, relative_change

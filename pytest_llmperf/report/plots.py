@@ -20,7 +20,7 @@ import io
 import re
 from typing import Iterable
 
-from ..results import Metric
+from ..runtime.results import Metric
 from .diff import Comparison
 from .history import TrendPoint
 

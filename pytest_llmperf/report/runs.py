@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ..results import Metric, load_results
+from ..runtime.results import Metric, load_results
 
 
 @dataclasses.dataclass(frozen=True)

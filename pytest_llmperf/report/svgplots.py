@@ -13,7 +13,7 @@ import math
 from html import escape
 from typing import Iterable
 
-from ..results import Metric
+from ..runtime.results import Metric
 from .diff import Comparison
 from .plots import FAIL_COLOR, INCONCLUSIVE_COLOR, PASS_COLOR, Gated, Plot
 

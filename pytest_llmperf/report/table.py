@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 
-from ..results import Metric
+from ..runtime.results import Metric
 
 COLUMNS = ("metric", "engine", "value", "unit", "limit", "delta", "verdict")
 

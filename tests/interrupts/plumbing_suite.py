@@ -11,7 +11,8 @@ import pytest
 from plumbing import PacedEngine, PacedStaticEngine
 
 from pytest_llmperf.gating.baselines import BaselineKey, Tolerance
-from pytest_llmperf.gating.rounds import RoundMeasurer, RoundMetric, RoundSettings, gate_rounds
+from pytest_llmperf.gating.rounds import RoundMeasurer, RoundMetric, RoundSettings
+from pytest_llmperf.gating.sequential import gate_rounds
 from pytest_llmperf.loadgen import run_loadgen, run_settings
 
 CASE = os.environ.get("CUT_CASE", "server")

@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from . import atomic
-from .errors import InputError
+from ..errors import InputError
 
 SCHEMA_VERSION = 1
 

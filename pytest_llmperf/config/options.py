@@ -13,8 +13,9 @@ import dataclasses
 from pathlib import Path
 from typing import Callable
 
-from . import engines, hardware, parsers, profiles
-from .errors import UsageError
+from .. import engines, hardware
+from . import parsers, profiles
+from ..errors import UsageError
 
 ENGINE = "--llmperf-engine"
 MODEL = "--llmperf-model"

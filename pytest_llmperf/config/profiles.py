@@ -16,10 +16,10 @@ import typing
 from pathlib import Path
 from typing import Any, Callable
 
-from .errors import InputError, UsageError
+from ..errors import InputError, UsageError
 from .serving_profile import CapacitySection, ServingWorkloadSection, SweepSection
 
-PROFILE_DIR = Path(__file__).parent / "profiles"
+PROFILE_DIR = Path(__file__).parent.parent / "profiles"
 DEFAULT_PROFILE = "embedded"
 ROUGE_SCORES = ("rouge1", "rouge2", "rougeL", "rougeLsum")
 """Scores ``[rouge] reference`` may name."""
@@ -392,7 +392,7 @@ def _check_values(profile: Profile, path: Path) -> None:
 
 
 def _check_engine_names(tables: Any, path: Path) -> None:
-    from .engines import ENGINES
+    from ..engines import ENGINES
 
     unknown = sorted(set(tables) - set(ENGINES)) if isinstance(tables, dict) else []
     if unknown:

@@ -10,11 +10,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from . import atomic, interrupts
-from .gating.baselines import BaselineKey, BaselineStore
-from .gating.checker import BASELINE, ENGINE, METRIC, TIMING
-from .options import Settings
-from .results import Metric, ResultsStore, git_commit, now_iso, package_versions
+from ..runtime import atomic, interrupts
+from ..gating.baselines import BaselineKey, BaselineStore
+from ..gating.checker import BASELINE, ENGINE, METRIC, TIMING
+from ..config.options import Settings
+from ..runtime.results import Metric, ResultsStore, git_commit, now_iso, package_versions
 
 
 class SessionRecorder:
@@ -110,7 +110,7 @@ class SessionRecorder:
 
     def summary_lines(self) -> list[str]:
         """The end-of-session table (``report.table``'s, as in the reports), the time per phase, the file."""
-        from .report.table import inconclusive_note, metric_row, no_baseline_note, text_table
+        from ..report.table import inconclusive_note, metric_row, no_baseline_note, text_table
 
         metrics = self.store.metrics
         if not metrics:

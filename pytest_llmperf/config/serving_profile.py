@@ -1,6 +1,6 @@
 """Profile sections of the serving tools: capacity search (``[capacity]``), sweeps
 (``[sweep]``) and the Ascend kit's workload (``[serving_workload]``).  Loaded and checked by
-``profiles.py`` with the rest of a profile; docs/loadgen.md describes what each key does."""
+``config/profiles.py`` with the rest of a profile; docs/loadgen.md describes what each key does."""
 
 from __future__ import annotations
 

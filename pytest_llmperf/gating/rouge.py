@@ -14,10 +14,10 @@ Finished accuracy runs to score again are found by ``loadgen.run_folders``.
 
 from __future__ import annotations
 
-from ..gating.baselines import Tolerance
-from ..gating.limits import Limit
-from ..profiles import ROUGE_SCORES
-from .rouge import RougeResult
+from .baselines import Tolerance
+from .limits import Limit
+from ..config.profiles import ROUGE_SCORES
+from ..metrics.rouge import RougeResult
 
 GATED = ("rouge1", "rouge2", "rougeL")
 SCORES = ROUGE_SCORES

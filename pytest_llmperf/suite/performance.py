@@ -5,7 +5,7 @@
 * ``gate_in_rounds``: measure a callable in ``[performance] rounds`` rounds between
   calibrations and gate each metric it returns (``gating.rounds``, ``gating.noise``).
 * ``loadgen_rounds``: a ``measure`` callable whose rounds are short LoadGen runs of one scenario;
-  the first is the process's shared run (``kit.scenario_run``) when this test makes it.
+  the first is the process's shared run (``suite.runs.scenario_run``) when this test makes it.
 
 docs/performance-gates.md explains the statistics.
 """
@@ -15,15 +15,17 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
-from .gating.calibration import calibration_kind, calibration_rate
-from .gating.contention import ContentionMeter, server_pids
-from .gating.rounds import RoundMeasurer, RoundMetric, RoundSettings, gate_rounds
+from ..engines.base import optional
+from ..gating.calibration import calibration_kind, calibration_rate
+from ..gating.contention import ContentionMeter, server_pids
+from ..gating.rounds import RoundMeasurer, RoundMetric, RoundSettings
+from ..gating.sequential import gate_rounds
 
 if TYPE_CHECKING:
-    from .engines import Engine
-    from .gating.checker import Checker
-    from .loadgen import LoadgenRun
-    from .session import LlmperfSession
+    from ..engines import Engine
+    from ..gating.checker import Checker
+    from ..loadgen import LoadgenRun
+    from ..harness.session import LlmperfSession
 
 
 def round_settings(session: "LlmperfSession", *, rounds: int | None = None) -> RoundSettings:
@@ -54,7 +56,7 @@ LOADGEN_WORKLOAD = ("scenario", "target_qps", "performance_sample_count", "min_q
 
 def loadgen_workload(session: "LlmperfSession", engine: "Engine", scenario: str) -> dict[str, Any]:
     """``workload`` of a PerformanceOnly run of ``scenario`` under the session's profile (and the dataset size)."""
-    from .loadgen import run_settings
+    from ..loadgen import run_settings
 
     run = run_settings(session.profile, scenario, "PerformanceOnly")
     settings = {name: getattr(run, name) for name in LOADGEN_WORKLOAD}
@@ -66,7 +68,7 @@ def contention_meter(session: "LlmperfSession", engine: "Engine") -> ContentionM
     """The meter of ``engine``'s rounds. An HTTP engine's server counts as part of the run: the process
     named by ``--llmperf-server-pid``, else the one listening on a loopback endpoint's port; where a local
     server's process cannot be found, contention is unknown (docs/performance-gates.md)."""
-    endpoint = getattr(engine, "endpoint", None)
+    endpoint = optional(engine, "endpoint")
     if endpoint is None:
         return ContentionMeter()
     if session.settings.server_pid is not None:
@@ -101,16 +103,16 @@ def loadgen_rounds(session: "LlmperfSession", engine: "Engine", scenario: str, n
     ``scenario`` (PerformanceOnly) when this test makes it, else a fresh run like every later round
     (a run made earlier by another test was not timed between calibrations).  Each run is appended
     to ``runs``; later rounds' logs go to ``round-<n>/`` in the test's folder."""
-    from . import kit
-    from .loadgen import run_loadgen
+    from ..loadgen import run_loadgen
+    from .runs import openorca_dataset, scenario_run
 
     def measure(index: int) -> dict[str, float]:
         run = None
         if index == 0:
-            shared = kit.scenario_run(session, engine, scenario, "PerformanceOnly", nodeid)
+            shared = scenario_run(session, engine, scenario, "PerformanceOnly", nodeid)
             run = None if shared.reused else shared.run
         if run is None:
-            table = kit.openorca_dataset(session)
+            table = openorca_dataset(session)
             metadata = {"model": str(session.model.path), "dataset": str(table.path), "test": nodeid,
                         "profile": session.profile.source or session.profile.name, "round": index}
             with session.timed("generate"):

@@ -6,10 +6,10 @@ import json
 from pathlib import Path
 
 from ..errors import InputError
-from .accuracy_log import ACCURACY_LOG
-from .detail import DETAIL_LOG, read_detail
-from .runner import RUN_FILE
-from .settings import SCENARIOS
+from ..loadgen.accuracy_log import ACCURACY_LOG
+from ..loadgen.detail import DETAIL_LOG, read_detail
+from ..loadgen.runner import RUN_FILE
+from ..loadgen.settings import SCENARIOS
 
 
 def find_test06_logs(folder: Path) -> list[tuple[str, Path]]:

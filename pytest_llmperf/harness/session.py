@@ -14,12 +14,12 @@ import time
 from pathlib import Path
 from typing import Any, Callable, TypeVar
 
-from . import hardware, models
-from .engines import ENGINES, Engine, EngineOptions, engine_class
-from .errors import DeviceUnavailable, EngineError, EngineUnavailable, UsageError
-from .gating.baselines import BaselineKey, BaselineStore
-from .options import Settings
-from .profiles import Profile
+from .. import hardware, models
+from ..engines import ENGINES, Engine, EngineOptions, engine_class
+from ..errors import DeviceUnavailable, EngineError, EngineUnavailable, UsageError
+from ..gating.baselines import BaselineKey, BaselineStore
+from ..config.options import Settings
+from ..config.profiles import Profile
 
 T = TypeVar("T")
 
