@@ -41,7 +41,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 # llama-cpp-python's OpenAI-compatible server: the second real server behind the openai engine
-# (tests/test_engine_llama_cpp.py, .ci/run). A source build: 5-7 minutes of 2 cores. The wheel is
+# (tests/engines/test_engine_llama_cpp.py, .ci/run). A source build: 5-7 minutes of 2 cores. The wheel is
 # built apart from .venv (so .ci/run builds it while `make setup` downloads), then installed.
 # Native CPU flags (llama.cpp's default): the wheel is for the machine that builds it.
 LLAMA_CPP_VERSION ?= 0.3.36

@@ -35,7 +35,7 @@ class SlowEngine:
     (0.25: throughput x 0.75, i.e. each pass takes 1/0.75 as long).  Benchmark only."""
 
     def __init__(self, options):
-        from pytest_llmperf.engines.hf import TransformersEngine
+        from pytest_llmperf.engines.transformers_engine import TransformersEngine
 
         self.inner = TransformersEngine(options)
         self.info, self.eos_token_ids = self.inner.info, self.inner.eos_token_ids

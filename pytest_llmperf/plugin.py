@@ -16,6 +16,7 @@ from .harness.session import EngineTarget, LlmperfSession, engine_targets
 
 SETTINGS_KEY = pytest.StashKey["options.Settings"]()
 SESSION_KEY = pytest.StashKey[LlmperfSession]()
+INSTALLED_KEY = pytest.StashKey[bool]()  # this session installed the signal handlers
 
 MARKERS = {
     "cpu": "runs an engine on the CPU",
@@ -72,7 +73,8 @@ def pytest_generate_tests(metafunc):
 
 
 def pytest_sessionstart(session):
-    interrupts.install()  # SIGINT / SIGTERM stop the session at once (docs/loadgen.md)
+    # SIGINT / SIGTERM stop the session at once (docs/loadgen.md)
+    session.config.stash[INSTALLED_KEY] = interrupts.install()
 
 
 def close_engines(config) -> None:
@@ -88,7 +90,8 @@ def close_engines(config) -> None:
 def pytest_unconfigure(config):
     close_engines(config)
     interrupts.end_session()  # after an interrupt: stop every descendant, then end the process here
-    interrupts.uninstall()
+    if config.stash.get(INSTALLED_KEY, False):  # a session that stopped before it started installed nothing
+        interrupts.uninstall()
 
 
 # -- fixtures -------------------------------------------------------------------

@@ -9,21 +9,24 @@ import pytest
 
 SUITES = Path(__file__).resolve().parents[1] / "suites"
 
-#: Fixtures that start vLLM or a server: a test using one (directly or as a parameter) is ``slow``.
+#: Fixtures that start vLLM or a server: a test using one (directly or as a parameter) must be marked ``slow``.
 SLOW_FIXTURES = frozenset({"vllm_engine", "vllm_server", "openai_engine", "llm_serving_server", "llm_serving_engine",
                            "faulty_server", "dying_server", "llama_cpp_server", "llama_cpp_engine"})
-#: Modules whose tests on ``hf_engine`` run LoadGen on the real model: ``slow`` too.
-LOADGEN_ON_THE_ENGINE = frozenset({"test_loadgen_runner.py"})
 
 
 def pytest_collection_modifyitems(items):
-    """Mark what starts vLLM, a server or LoadGen on the real model ``slow`` (``make test-fast`` leaves it out);
-    the tests that start whole pytest sessions carry the marker themselves."""
+    """``slow`` is marked one way: ``@pytest.mark.slow`` on the test (or ``pytest.param(..., marks=pytest.mark.slow)``
+    on one parameter); ``make test-fast`` leaves those out.  A test that starts vLLM or a server through a fixture
+    without the mark is an error at collection, naming the test and the fixture."""
+    unmarked = []
     for item in items:
         params = getattr(getattr(item, "callspec", None), "params", {})
-        used = set(item.fixturenames) | {value for value in params.values() if isinstance(value, str)}
-        if used & SLOW_FIXTURES or (item.path.name in LOADGEN_ON_THE_ENGINE and "hf_engine" in used):
-            item.add_marker(pytest.mark.slow)
+        used = (set(item.fixturenames) | {value for value in params.values() if isinstance(value, str)}) & SLOW_FIXTURES
+        if used and item.get_closest_marker("slow") is None:
+            unmarked.append(f"{item.nodeid} (uses {', '.join(sorted(used))})")
+    if unmarked:
+        raise pytest.UsageError("tests that start vLLM or a server must be marked @pytest.mark.slow:\n  "
+                                + "\n  ".join(unmarked))
 
 
 @pytest.fixture(scope="session")

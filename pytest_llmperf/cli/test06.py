@@ -6,20 +6,16 @@ with the same verdict, and writes them to ``OUT/TEST06/verify_accuracy.txt``
 Where the reference is laxer than the rules it states, our strict finding
 follows as a ``WARNING:`` line naming the rule and the samples.  Exit status:
 0 when the verdict is "complete", 1 when "failed" (with ``--strict``, also
-when a WARNING line was printed), 2 on bad input.
+when a WARNING line was printed), 2 on bad input.  The work is
+``compliance/test06_verify.py``.
 """
 
 from __future__ import annotations
 
-import json
-import shutil
 from pathlib import Path
 
-from ..compliance.test06 import RULES, check_test06, reference_verdict
-from ..loadgen.accuracy_log import ACCURACY_LOG, DTYPES, read_accuracy_log
-
-REFERENCE = "MLPerf's run_verification.py"
-DEFAULT_EOS = 2  # the reference's default
+from ..compliance.test06_verify import DEFAULT_EOS, verify
+from ..loadgen.accuracy_log import ACCURACY_LOG, DTYPES
 
 
 def configure(parser) -> None:
@@ -36,47 +32,13 @@ def configure(parser) -> None:
 
 
 def run(args) -> int:
-    folder = Path(args.dir)
-    entries = read_accuracy_log(folder, args.dtype)  # InputError (exit 2) on a missing or damaged log
-    log_file = folder / ACCURACY_LOG if folder.is_dir() else folder
-    raw = json.loads(log_file.read_text(encoding="utf-8"))
-    eos = DEFAULT_EOS if args.eos_token_id is None else args.eos_token_id
-    # The reference keeps -e as a string: given on its command line, it matches no token.
-    reference = reference_verdict(raw, args.scenario, args.dtype, DEFAULT_EOS if args.eos_token_id is None
-                                  else str(args.eos_token_id))
-    strict = check_test06(entries, args.scenario, {eos})
-
-    for line in reference.errors:
+    found = verify(Path(args.dir), args.scenario, args.eos_token_id, args.dtype,
+                   Path(args.output_dir) if args.output_dir else None)
+    for line in found.errors:
         print(line)
-    verdict = "\n".join(reference.lines()) + "\n"
-    print(verdict)
-    warnings = _warnings(reference, strict, args)
-    for line in warnings:
+    print(found.verdict)
+    for line in found.warnings:
         print(line)
-
-    out = Path(args.output_dir) if args.output_dir else (folder if folder.is_dir() else folder.parent)
-    target = out / "TEST06"
-    (target / "accuracy").mkdir(parents=True, exist_ok=True)
-    (target / "verify_accuracy.txt").write_text(verdict, encoding="utf-8")
-    if log_file.resolve() != (target / "accuracy" / ACCURACY_LOG).resolve():
-        shutil.copy2(log_file, target / "accuracy" / ACCURACY_LOG)
-    if not reference.passed:
+    if not found.passed:
         return 1
-    return 1 if args.strict and warnings else 0
-
-
-def _warnings(reference, strict, args) -> list[str]:
-    lines = []
-    if reference.crashes:
-        lines.append(f"WARNING: {REFERENCE} would stop with {reference.crashes} instead of printing a verdict")
-    lax = {"first_token": reference.first_token is True and strict.first_token is False,
-           "eos": reference.eos and not strict.eos,
-           "sample_length": reference.sample_length and not strict.sample_length}
-    if lax["eos"] and args.eos_token_id is not None:
-        lines.append(f"WARNING: {REFERENCE} compares -e {args.eos_token_id} as a string and finds no EOS; "
-                     f"with EOS id {args.eos_token_id}:")
-    by_rule = {line.split()[1]: line for line in strict.failure_lines()}
-    for rule in RULES:
-        if lax[rule]:
-            lines.append(f"WARNING: stricter check: {by_rule[rule]}")
-    return lines
+    return 1 if args.strict and found.warnings else 0

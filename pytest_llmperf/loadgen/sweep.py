@@ -19,7 +19,7 @@ from typing import Callable, Sequence
 
 from ..engines.base import batches_continuously
 from ..runtime import atomic
-from ..errors import UsageError
+from ..errors import InputError, UsageError
 from ..config.profiles import Profile
 from .query_times import QueryStats, Slo, agreement, query_stats, read_query_times, write_query_times
 from .settings import RunSettings, run_settings
@@ -182,13 +182,33 @@ def describe(point: SweepPoint) -> str:
 def write_sweep(out_dir: Path, points: Sequence[SweepPoint], profile: Profile, base: RunSettings) -> Path:
     """``sweep.json``: every point, the limits drawn in the report, and the Pareto front."""
     front = {id(p) for p in pareto_front(points)}
-    data = {"schema": 1, "profile": profile.source or profile.name, "scenario": base.scenario,
+    data = {"schema": SWEEP_SCHEMA, "profile": profile.source or profile.name, "scenario": base.scenario,
             "limits_ms": {"ttft": base.ttft_latency_ms, "tpot": base.tpot_latency_ms},
             "percentile": base.target_latency_percentile * 100,
             "points": [{**p.to_dict(), "pareto": id(p) in front} for p in points]}
     path = Path(out_dir) / SWEEP_FILE
     atomic.write_json(path, data)
     return path
+
+
+SWEEP_SCHEMA = 1
+
+
+def read_sweep(path: Path) -> dict:
+    """A ``sweep.json`` that ``write_sweep`` wrote (its one reader); InputError naming the file otherwise."""
+    import json
+
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        points = data["points"]
+        schema = data.get("schema")
+    except (OSError, ValueError, KeyError, AttributeError) as exc:
+        raise InputError(path, f"is not a sweep written by llmperf sweep ({exc})",
+                         "re-run llmperf sweep, or remove the file") from None
+    if schema != SWEEP_SCHEMA or not isinstance(points, list):
+        raise InputError(path, f"has sweep schema {schema!r}; this version reads schema {SWEEP_SCHEMA}",
+                         "re-run llmperf sweep with this version, or remove the file")
+    return data
 
 
 def _triple(table: dict) -> str:

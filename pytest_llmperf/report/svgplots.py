@@ -2,7 +2,7 @@
 its thresholds.
 
 Inline SVG needs no plotting library, stays sharp at any zoom and can be checked in a browser: each
-metric's mark is one ``<g class="mark <verdict>" data-metric="<id>">`` (what tests/test_report_browser.py
+metric's mark is one ``<g class="mark <verdict>" data-metric="<id>">`` (what tests/report/test_report_browser.py
 looks for in a rendered page).  Every text taken from results passes through ``html.escape``.
 """
 

@@ -7,10 +7,9 @@ sweep.json`` (``loadgen.sweep``); each becomes two figures and one table.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-from ..errors import InputError
+from ..loadgen.sweep import read_sweep
 from .plots import FAIL_COLOR, NEUTRAL_COLOR, PASS_COLOR, Plot, _encode, _new_figure
 
 SWEEP_GLOB = "sweep/*/sweep.json"
@@ -23,13 +22,8 @@ def find_sweeps(results: str | Path) -> list[tuple[str, dict]]:
     root = root if root.is_dir() else root.parent
     found = []
     for path in sorted(root.glob(SWEEP_GLOB)):
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-            points = data["points"]
-        except (OSError, ValueError, KeyError) as exc:
-            raise InputError(path, f"is not a sweep written by llmperf sweep ({exc})",
-                             "re-run llmperf sweep, or remove the file") from None
-        if points:
+        data = read_sweep(path)
+        if data["points"]:
             found.append((path.parent.name, data))
     return found
 

@@ -122,3 +122,79 @@ def loadgen_rounds(session: "LlmperfSession", engine: "Engine", scenario: str, n
         return values(run)
 
     return measure
+
+
+@dataclasses.dataclass(frozen=True)
+class LoadgenRounds:
+    """The LoadGen runs of a scenario's rounds (one run a round) and the measurer that judged them."""
+
+    runs: list
+    measurer: RoundMeasurer
+
+    def values(self, name: str) -> list:
+        """``name``'s value in each round."""
+        return self.measurer.values(name)
+
+    def median_run(self, name: str):
+        """The run of the round whose ``name`` is the median (the upper one of an even count)."""
+        values = self.values(name)
+        order = sorted(range(len(values)), key=lambda i: values[i] if values[i] is not None else 0.0)
+        return self.runs[order[len(order) // 2]]
+
+    def evidence(self) -> dict[str, Any]:
+        """What pytest-benchmark's extra_info records of the rounds."""
+        return {"rounds": len(self.runs), "loadgen_seconds": sum(r.seconds for r in self.runs),
+                "result": "VALID" if all(r.valid for r in self.runs) else "INVALID",
+                "logs": [str(r.folder) for r in self.runs]}
+
+
+def gate_loadgen_rounds(check: "Checker", session: "LlmperfSession", engine: "Engine", scenario: str, nodeid: str,
+                        metrics: Sequence[RoundMetric], values: Callable[["LoadgenRun"], dict[str, float]], *,
+                        benchmark=None, rounds: int | None = None, extra: dict | None = None) -> LoadgenRounds:
+    """Gate ``metrics`` in rounds of LoadGen runs of ``scenario``: ``values(run)`` gives a round's
+    metrics; every run must be VALID (an INVALID one fails the test with LoadGen's reason).  With
+    pytest-benchmark's ``benchmark`` fixture the rounds are timed as one benchmark round."""
+    runs: list = []
+
+    def checked(run: "LoadgenRun") -> dict[str, float]:
+        if (message := run.invalid_message()) is not None:
+            check.fail(message)
+        return values(run)
+
+    measure = loadgen_rounds(session, engine, scenario, nodeid, checked, runs)
+    args = (check, session, engine, metrics, measure, loadgen_workload(session, engine, scenario))
+    kwargs = {"rounds": rounds, "extra": extra}
+    if benchmark is None:
+        measurer = gate_in_rounds(*args, **kwargs)
+    else:
+        measurer = benchmark.pedantic(gate_in_rounds, args=args, kwargs=kwargs, rounds=1, iterations=1)
+    return LoadgenRounds(runs, measurer)
+
+
+NS_PER_MS = 1e6
+
+
+def ms(value_ns: float | None) -> float | None:
+    """Nanoseconds (LoadGen's unit) to milliseconds; None stays None."""
+    return None if value_ns is None else value_ns / NS_PER_MS
+
+
+def gate_p99_limits(check: "Checker", session: "LlmperfSession", run: "LoadgenRun",
+                    extra: dict | None = None) -> dict[str, float | None]:
+    """TTFT and TPOT p99 of a Server-like ``run`` against the profile's ``ttft_latency_ms`` /
+    ``tpot_latency_ms`` (recorded, not gated, where a limit is 0); returns them in ms."""
+    from ..gating.limits import Limit
+
+    profile, measured = session.profile, {}
+    scenario = run.settings.scenario.lower()
+    for name, limit_ms in (("ttft", run.settings.ttft_latency_ms), ("tpot", run.settings.tpot_latency_ms)):
+        value_ms = ms(run.summary.percentile(name, 99.0))
+        measured[f"{name}_p99_ms"] = value_ms
+        metric = f"{scenario}.{name}_p99"
+        if limit_ms > 0:
+            limit = Limit.at_most(limit_ms, reference=limit_ms, flag="--llmperf-profile",
+                                  source=f"{profile.name}: loadgen.{scenario}.{name}_latency_ms = {limit_ms:g}")
+            check.against(f"{metric}.limit", value_ms, "ms", False, limit, extra=extra)
+        else:
+            check.info(metric, value_ms, "ms", False, extra=extra)
+    return measured
