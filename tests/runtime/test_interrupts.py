@@ -24,6 +24,7 @@ from pathlib import Path
 
 import pytest
 
+from pytest_llmperf.loadgen.run_folders import ROUGE_SUITE
 from pytest_llmperf.runtime import process_tree
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -266,13 +267,14 @@ def test_signal_mid_accuracy_run_on_vllm(tmp_path, signal_name, to):
     session = Session(tmp_path, ["suites/accuracy/test_rouge.py", "-m", "cpu", "--llmperf-engine", "vllm"], ROOT,
                       group=to == "group")
     try:
-        session.wait_for("the LoadGen accuracy run", lambda: session.loadgen_under_way("test_openorca_rouge"))
+        # the accuracy run's logs go to the folder of its suite and target (suite/runs.py::accuracy_run)
+        session.wait_for("the LoadGen accuracy run", lambda: session.loadgen_under_way(ROUGE_SUITE))
         time.sleep(2.0)  # some answers complete
         engine_core = [ref for ref in process_tree.descendants(session.process.pid)]
         assert engine_core, "vLLM started no process of its own"
         code, seconds = session.ended_within(session.send(getattr(signal, signal_name)), EXIT_BOUND_S)
         assert_interrupted(session, code, signal_name, "test_openorca_rouge")
-        record = cut_run(session, "test_openorca_rouge")
+        record = cut_run(session, ROUGE_SUITE)
         # Offline: once every sample is completed (cancelled) LoadGen returns; aborted requests are no engine error.
         assert record["interrupted"]["loadgen_returned"] is True and record["stats"]["engine_error"] is None, record
     finally:
