@@ -221,6 +221,10 @@ class ControllerHooks:
     def pytest_terminal_summary(self, terminalreporter):
         if self.recorder is None:
             return
+        if self.settings.durations:
+            terminalreporter.write_sep("=", "llmperf durations (seconds)")
+            for line in self.recorder.duration_lines():
+                terminalreporter.write_line(line)
         lines = self.recorder.summary_lines()
         if lines:
             terminalreporter.write_sep("=", "llmperf summary")

@@ -24,6 +24,7 @@ OUT = "--llmperf-out"
 BASELINES = "--llmperf-baselines"
 UPDATE_BASELINES = "--llmperf-update-baselines"
 STRICT_BASELINES = "--llmperf-strict-baselines"
+DURATIONS = "--llmperf-durations"
 PROFILE = "--llmperf-profile"
 ENDPOINT = "--llmperf-endpoint"
 SAMPLES = "--llmperf-samples"
@@ -104,6 +105,9 @@ OPTIONS: tuple[OptionSpec, ...] = (
     OptionSpec(STRICT_BASELINES, None, False,
                "a gated metric with no baseline entry fails the test (default: its verdict is NO BASELINE, "
                "with the command that records it)"),
+    OptionSpec(DURATIONS, None, False,
+               "print where each test's time went: engine load, warm-up, data, calibration, LoadGen runs, "
+               "scoring and each round (also in results.json's durations)"),
     OptionSpec(PROFILE, parse_profile, profiles.DEFAULT_PROFILE,
                f"profile name ({', '.join(profiles.available_profiles())}) or .toml file (default: embedded)", "NAME|FILE"),
     OptionSpec(ENDPOINT, parse_endpoint, None, "base URL of an HTTP engine, e.g. http://127.0.0.1:8000/v1", "URL"),
@@ -145,6 +149,8 @@ class Settings:
     """A metric with no baseline entry fails (``--llmperf-strict-baselines``) instead of NO BASELINE."""
     server_pid: int | None = None
     """``--llmperf-server-pid``: the HTTP engine's server process, for the contention meter."""
+    durations: bool = False
+    """``--llmperf-durations``: the per-test, per-phase time table at the end."""
 
 
 def read_settings(config) -> Settings:
@@ -178,6 +184,7 @@ def read_settings(config) -> Settings:
         rootdir=rootdir,
         strict_baselines=bool(values[STRICT_BASELINES]),
         server_pid=values[SERVER_PID],
+        durations=bool(values[DURATIONS]),
     )
 
 

@@ -32,6 +32,7 @@ class SessionRecorder:
         self.staged: list[dict[str, Any]] = []
         self.failed_tests = 0
         self.interrupted_test: str | None = None
+        self._wall: dict[str, float] = {}  # setup + call + teardown seconds of the test running now
 
     def on_report(self, report) -> None:
         """Take one test report (setup, call or teardown)."""
@@ -45,8 +46,10 @@ class SessionRecorder:
             self.store.add_test(report.nodeid, outcome, report.duration, message)
         if report.failed:
             self.failed_tests += 1
+        self._wall[report.nodeid] = self._wall.get(report.nodeid, 0.0) + report.duration
         if report.when != "teardown":
             return
+        self.store.add_timing(report.nodeid, {"total": self._wall.pop(report.nodeid)})
         # user_properties accumulate over the phases: read them once, at teardown.
         for kind, payload in report.user_properties:
             if kind == METRIC:
@@ -55,7 +58,7 @@ class SessionRecorder:
                 info = dict(payload)
                 self.store.add_engine(info.pop("key"), info)
             elif kind == TIMING:
-                self.store.add_timing(payload["phase"], payload["seconds"])
+                self.store.add_timing(report.nodeid, payload)
             elif kind == BASELINE:
                 self.staged.append(payload)
 
@@ -107,6 +110,12 @@ class SessionRecorder:
                 with atomic.locked(target):
                     atomic.write_bytes(target, Path(source).read_bytes())
         return [store.update(key, entries) for key, entries in by_key.items()]
+
+    def duration_lines(self) -> list[str]:
+        """``--llmperf-durations``: per test, the seconds of each phase and of the rest, longest test first."""
+        from ..report.table import duration_table
+
+        return duration_table(self.store.data.get("durations") or {}, self.store.data.get("tests") or [])
 
     def summary_lines(self) -> list[str]:
         """The end-of-session table (``report.table``'s, as in the reports), the time per phase, the file."""

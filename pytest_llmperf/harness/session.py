@@ -82,6 +82,8 @@ class LlmperfSession:
         self._engine_errors: dict[EngineTarget, Exception] = {}
         self._shared: dict[Any, Any] = {}
         self.timings: dict[str, float] = {}
+        """Seconds per phase (load, warm-up, calibrate, generate, score), each counted once (``_Timer``)."""
+        self._timer_stack: list = []
 
     # -- model and engines --------------------------------------------------
 
@@ -140,7 +142,7 @@ class LlmperfSession:
         return self._shared[key]
 
     def timed(self, phase: str):
-        return _Timer(self.timings, phase)
+        return _Timer(self.timings, phase, self._timer_stack)
 
     # -- baselines and output ----------------------------------------------
 
@@ -165,14 +167,31 @@ class LlmperfSession:
 
 
 class _Timer:
-    def __init__(self, sink: dict[str, float], phase: str):
-        self.sink, self.phase = sink, phase
+    """Adds the time spent in its ``with`` block to ``sink[phase]``, exclusively: while a nested timer
+    runs (warm-up inside a LoadGen run, say), the time goes to the inner phase, not to both, so the
+    phases of a test add up to no more than its duration."""
+
+    def __init__(self, sink: dict[str, float], phase: str, stack: list | None = None):
+        self.sink, self.phase, self.stack = sink, phase, stack if stack is not None else []
+
+    def _credit(self, now: float) -> None:
+        self.sink[self.phase] = self.sink.get(self.phase, 0.0) + (now - self.start)
+        self.seconds += now - self.start
+        self.start = now
 
     def __enter__(self):
-        self.start = time.perf_counter()
+        now = time.perf_counter()
+        if self.stack:
+            self.stack[-1]._credit(now)  # the outer phase pauses
+        self.start, self.seconds = now, 0.0
+        self.stack.append(self)
         return self
 
     def __exit__(self, *exc):
-        self.seconds = time.perf_counter() - self.start
-        self.sink[self.phase] = self.sink.get(self.phase, 0.0) + self.seconds
+        now = time.perf_counter()
+        self._credit(now)
+        if self.stack and self.stack[-1] is self:
+            self.stack.pop()
+        if self.stack:
+            self.stack[-1].start = now  # the outer phase resumes
         return False

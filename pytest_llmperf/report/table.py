@@ -81,3 +81,29 @@ def text_table(rows: list[tuple[str, ...]], header: tuple[str, ...] = COLUMNS) -
     lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in table]
     lines.insert(1, "  ".join("-" * width for width in widths))
     return lines
+
+
+PHASES = ("load", "warm-up", "data", "calibrate", "generate", "score")
+"""The phases a session times (``harness.session.LlmperfSession.timed``), in the order a test meets them."""
+
+
+def duration_table(durations: dict[str, dict], tests: list[dict]) -> list[str]:
+    """Per test (longest first): its duration from setup to teardown, the seconds of each phase, the rest
+    ("other": pytest, the test's own code, judging) and its rounds' wall times; a total row last."""
+    totals = {test["nodeid"]: float(test.get("duration_s") or 0.0) for test in tests}
+    totals.update({name: float(spent["total"]) for name, spent in durations.items() if "total" in spent})
+    names = sorted(set(totals) | set(durations), key=lambda n: -totals.get(n, 0.0))
+    header = ("test", "total", *PHASES, "other", "rounds")
+    rows, sums = [], dict.fromkeys(("total", *PHASES, "other"), 0.0)
+    for name in names:
+        spent = durations.get(name, {})
+        total = totals.get(name, 0.0)
+        phases = [float(spent.get(phase, 0.0)) for phase in PHASES]
+        other = max(0.0, total - sum(phases))
+        for key, value in zip(("total", *PHASES, "other"), (total, *phases, other)):
+            sums[key] += value
+        rounds = spent.get("rounds") or []
+        rows.append((name.split("::", 1)[-1], f"{total:.1f}", *(f"{v:.1f}" if v else "-" for v in phases),
+                     f"{other:.1f}", " ".join(f"{s:.1f}" for s in rounds) or "-"))
+    rows.append(("all tests", *(f"{sums[key]:.1f}" for key in ("total", *PHASES, "other")), ""))
+    return text_table(rows, header)

@@ -13,8 +13,13 @@ Layout (``schema`` 1)::
       "engines": {"transformers-cpu": {engine, model, device, device_name, dtype, versions, notes}},
       "metrics": [Metric.to_dict(), ...],
       "tests": [{"nodeid", "outcome", "duration_s", "message"}],
-      "timings": {"load_s": .., "generate_s": .., "score_s": ..}
+      "timings": {"load": s, "warm-up": s, "data": s, "calibrate": s, "generate": s, "score": s},
+      "durations": {nodeid: {"total": s, "load": s, ..., "rounds": [s, ...]}}
     }
+
+``timings`` are the session's seconds per phase; ``durations`` the same per test, with the wall time
+of each round a round-gated test measured (``--llmperf-durations`` prints them as a table).  Each
+phase is counted once: time inside a nested phase goes to that phase only.
 
 Each ``add_*`` call rewrites the file atomically, so a crash after test 20
 leaves tests 1..19 on disk and never a half-written file.
@@ -151,6 +156,7 @@ class ResultsStore:
             "metrics": [],
             "tests": [],
             "timings": {},
+            "durations": {},
         }
         self.flush()
 
@@ -173,10 +179,20 @@ class ResultsStore:
             )
             self.flush()
 
-    def add_timing(self, phase: str, seconds: float) -> None:
+    def add_timing(self, nodeid: str, payload: dict[str, Any]) -> None:
+        """A test's time in one phase (``{"phase", "seconds"}``), its rounds' wall times (``{"rounds"}``) or
+        its whole duration, setup to teardown (``{"total"}``)."""
         with self._lock:
-            timings = self.data["timings"]
-            timings[phase] = round(timings.get(phase, 0.0) + seconds, 3)
+            test = self.data.setdefault("durations", {}).setdefault(nodeid, {})
+            if "total" in payload:
+                test["total"] = round(float(payload["total"]), 3)
+            elif "rounds" in payload:
+                test.setdefault("rounds", []).extend(float(s) for s in payload["rounds"])
+            else:
+                phase, seconds = payload["phase"], float(payload["seconds"])
+                timings = self.data["timings"]
+                timings[phase] = round(timings.get(phase, 0.0) + seconds, 3)
+                test[phase] = round(test.get(phase, 0.0) + seconds, 3)
             self.flush()
 
     def finish(self, status: str, inconclusive: list[str] | None = None,

@@ -13,10 +13,12 @@ docs/performance-gates.md explains the statistics.
 from __future__ import annotations
 
 import dataclasses
+import time
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from ..engines.base import optional
 from ..gating.calibration import calibration_kind, calibration_rate
+from ..gating.checker import TIMING
 from ..gating.contention import ContentionMeter, server_pids
 from ..gating.rounds import RoundMeasurer, RoundMetric, RoundSettings
 from ..gating.sequential import gate_rounds
@@ -88,12 +90,24 @@ def gate_in_rounds(check: "Checker", session: "LlmperfSession", engine: "Engine"
         with session.timed("calibrate"):
             return calibration_rate(kind, engine.info.threads)
 
+    round_seconds: list[float] = []
+
+    def timed_round(index: int) -> dict[str, float]:
+        start = time.perf_counter()
+        try:
+            return measure(index)
+        finally:
+            round_seconds.append(round(time.perf_counter() - start, 3))
+
     meter = contention_meter(session, engine)
-    measurer = RoundMeasurer(measure, calibrate, kind, meter)
+    measurer = RoundMeasurer(timed_round, calibrate, kind, meter)
     settings = round_settings(session, rounds=rounds)
     if session.settings.update_baselines:  # a baseline always gets its full count of rounds
         settings = round_settings(session, rounds=session.profile.performance.baseline_rounds)
-    gate_rounds(check, metrics, measurer, settings, workload, extra=extra)
+    try:
+        gate_rounds(check, metrics, measurer, settings, workload, extra=extra)
+    finally:  # each round's wall time, for --llmperf-durations and results.json's "durations"
+        check.user_properties.append((TIMING, {"rounds": round_seconds}))
     return measurer
 
 

@@ -44,7 +44,11 @@ def openorca_dataset(session: LlmperfSession, source: str | None = None, samples
     tokenizer = tokenizer or session.tokenizer
     allow_pickle = session.profile.datasets.allow_pickle
     key = ("openorca", source, samples, getattr(tokenizer, "name_or_path", id(tokenizer)), allow_pickle)
-    return session.shared(key, lambda: load_openorca(source, tokenizer, samples=samples, allow_pickle=allow_pickle))
+    def load():
+        with session.timed("data"):
+            return load_openorca(source, tokenizer, samples=samples, allow_pickle=allow_pickle)
+
+    return session.shared(key, load)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -110,7 +114,12 @@ def _once(session: LlmperfSession, engine: Engine, kind: tuple[str, str], nodeid
 def _warm_up(session: LlmperfSession, engine: Engine, prompts: list[list[int]]) -> None:
     """One tiny generate per engine, so one-time start-up costs stay out of LoadGen's numbers."""
     key = ("loadgen-warm-up", engine.info.engine, engine.info.device)
-    session.shared(key, lambda: engine.generate(prompts[:2], GenerationParams(max_new_tokens=2, min_new_tokens=2)))
+
+    def warm_up():
+        with session.timed("warm-up"):
+            return engine.generate(prompts[:2], GenerationParams(max_new_tokens=2, min_new_tokens=2))
+
+    session.shared(key, warm_up)
 
 
 def loadgen_steps_per_second(run: LoadgenRun, tokens_per_second: float | None) -> float | None:
