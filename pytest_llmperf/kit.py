@@ -8,7 +8,8 @@ what a suite author does (each is documented where it is defined):
 * get an engine, or skip: ``engine_or_skip``, ``engines_or_skip``, ``target_or_skip``,
   ``require_capability``, ``device_params``, ``GenerationParams``;
 * run a scenario (one LoadGen run per engine, scenario and mode per process, shared between tests):
-  ``scenario_run``, ``accuracy_run``, ``openorca_dataset``, ``chat_prompt_ids``, ``accuracy_outputs``,
+  ``scenario_run``, ``accuracy_run``, ``loadgen_runner`` (runs with settings of the suite's own),
+  ``openorca_dataset``, ``chat_prompt_ids``, ``accuracy_outputs``,
   ``read_accuracy_log``, ``ACCURACY_LOG``, ``find_accuracy_runs``, ``read_accuracy_run``,
   ``loadgen_steps_per_second``, ``mmlu_predictions``, ``MMLU_MODES``, ``logits_prompts``;
 * gate a metric: ``Limit`` and ``Tolerance`` (a suite's own gates), ``gate_rouge``, ``score_rouge``,
@@ -41,14 +42,14 @@ from .suite.engines import device_params, engine_or_skip, engines_or_skip, requi
 from .suite.gates import compare_outputs, gate_logits, record_utilization, score_finished_run, score_rouge
 from .suite.performance import (RoundMetric, gate_in_rounds, gate_loadgen_rounds, gate_p99_limits, loadgen_rounds,
                                 loadgen_workload, ms, workload)
-from .suite.runs import (accuracy_outputs, accuracy_run, loadgen_steps_per_second, logits_prompts, mmlu_predictions,
-                         openorca_dataset, scenario_run, write_mmlu_predictions)
+from .suite.runs import (accuracy_outputs, accuracy_run, loadgen_runner, loadgen_steps_per_second, logits_prompts,
+                         mmlu_predictions, openorca_dataset, scenario_run, write_mmlu_predictions)
 
 __all__ = [
     # get an engine, or skip
     "engine_or_skip", "engines_or_skip", "target_or_skip", "require_capability", "device_params", "GenerationParams",
     # run a scenario
-    "scenario_run", "accuracy_run", "openorca_dataset", "chat_prompt_ids", "accuracy_outputs", "read_accuracy_log",
+    "scenario_run", "accuracy_run", "loadgen_runner", "openorca_dataset", "chat_prompt_ids", "accuracy_outputs", "read_accuracy_log",
     "ACCURACY_LOG", "find_accuracy_runs", "read_accuracy_run", "loadgen_steps_per_second", "mmlu_predictions",
     "MMLU_MODES", "logits_prompts",
     # gate a metric

@@ -97,6 +97,24 @@ def scenario_run(session: LlmperfSession, engine: Engine, scenario: str, mode: s
     return _once(session, engine, (scenario, mode), nodeid, make)
 
 
+def loadgen_runner(session: LlmperfSession, engine: Engine, nodeid: str, scenario: str | None = None):
+    """``run_one(settings, folder)``: one PerformanceOnly LoadGen run of ``engine`` over the profile's
+    OpenOrca prompts with ``settings`` (a ``RunSettings``; its scenario, or ``scenario``), its logs in
+    ``folder``; for suites that choose their own settings per run (capacity search, a fixed workload).
+    The engine is warmed up first, once per process."""
+    from ..loadgen import run_loadgen
+
+    prompts = [list(p) for p in openorca_dataset(session).prompts]
+    _warm_up(session, engine, prompts)
+    profile = session.profile
+    metadata = {"model": str(session.model.path), "profile": profile.source or profile.name, "test": nodeid}
+
+    def run_one(settings, folder):
+        return run_loadgen(engine, prompts, scenario or settings.scenario, "PerformanceOnly", settings, folder, metadata)
+
+    return run_one
+
+
 def _once(session: LlmperfSession, engine: Engine, kind: tuple[str, str], nodeid: str, make) -> SuiteRun:
     """``make()``'s LoadGen run of ``kind`` (scenario, mode) on ``engine``: made by the first test that
     asks in this process (timed as generation), reused by the others."""

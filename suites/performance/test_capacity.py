@@ -14,21 +14,9 @@ def test_find_qps(llmperf_engine, llmperf_session, llmperf_check, request):
     if not profile.capacity.enabled:
         pytest.skip(f"profile {profile.name} has [capacity] enabled = false; use --llmperf-profile embedded-capacity "
                     "(or a profile with it on), or llmperf find-qps")
-    from pytest_llmperf.loadgen import run_loadgen
     from pytest_llmperf.loadgen.capacity import find_qps
 
-    from pytest_llmperf.engines import GenerationParams
-
-    engine = llmperf_engine
-    prompts = [list(p) for p in kit.openorca_dataset(llmperf_session).prompts]
-    # One tiny generate first, so one-time start-up costs stay out of the first probe.
-    engine.generate(prompts[:2], GenerationParams(max_new_tokens=2, min_new_tokens=2))
-    metadata = {"model": str(llmperf_session.model.path), "profile": profile.source or profile.name,
-                "test": request.node.nodeid}
-
-    def run_one(settings, folder):
-        return run_loadgen(engine, prompts, settings.scenario, "PerformanceOnly", settings, folder, metadata)
-
+    run_one = kit.loadgen_runner(llmperf_session, llmperf_engine, request.node.nodeid)
     out = llmperf_session.test_dir(request.node.nodeid)
     result = find_qps(run_one, profile, "Server", profile.capacity, out, print)
     where = {"logs": str(out), "probes": len(result.probes), "stopped_by": result.stopped_by,

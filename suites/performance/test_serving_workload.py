@@ -16,21 +16,9 @@ def test_serving_workload(llmperf_engine, llmperf_session, llmperf_check, reques
     if not workload.enabled:
         pytest.skip(f"profile {profile.name} has [serving_workload] enabled = false; use --llmperf-profile "
                     "ascend-kit or ascend-kit-short")
-    from pytest_llmperf.loadgen import run_loadgen
     from pytest_llmperf.loadgen.serving_workload import run_workload
 
-    from pytest_llmperf.engines import GenerationParams
-
-    engine = llmperf_engine
-    prompts = [list(p) for p in kit.openorca_dataset(llmperf_session).prompts]
-    # One tiny generate first, so one-time start-up costs stay out of the score.
-    engine.generate(prompts[:2], GenerationParams(max_new_tokens=2, min_new_tokens=2))
-    metadata = {"model": str(llmperf_session.model.path), "profile": profile.source or profile.name,
-                "test": request.node.nodeid}
-
-    def run_one(settings, folder):
-        return run_loadgen(engine, prompts, "Server", "PerformanceOnly", settings, folder, metadata)
-
+    run_one = kit.loadgen_runner(llmperf_session, llmperf_engine, request.node.nodeid, "Server")
     result = run_workload(run_one, profile, llmperf_session.test_dir(request.node.nodeid))
     where = {"logs": result.folder, "qps": result.qps, "seconds": result.seconds, "requests": result.requests,
              "loadgen_result": result.loadgen_result}
