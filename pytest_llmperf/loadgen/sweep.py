@@ -12,6 +12,7 @@ user (1 / median TPOT) against tokens/s per device.
 from __future__ import annotations
 
 import dataclasses
+import json
 import threading
 import time
 from pathlib import Path
@@ -196,8 +197,6 @@ SWEEP_SCHEMA = 1
 
 def read_sweep(path: Path) -> dict:
     """A ``sweep.json`` that ``write_sweep`` wrote (its one reader); InputError naming the file otherwise."""
-    import json
-
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
         points = data["points"]

@@ -21,6 +21,7 @@ from ..gating.calibration import calibration_kind, calibration_rate
 from ..gating.checker import TIMING
 from ..gating.contention import ContentionMeter, server_pids
 from ..gating.rounds import RoundMeasurer, RoundMetric, RoundSettings
+from ..loadgen.settings import NS_PER_MS
 from ..gating.sequential import gate_rounds
 
 if TYPE_CHECKING:
@@ -183,9 +184,6 @@ def gate_loadgen_rounds(check: "Checker", session: "LlmperfSession", engine: "En
     else:
         measurer = benchmark.pedantic(gate_in_rounds, args=args, kwargs=kwargs, rounds=1, iterations=1)
     return LoadgenRounds(runs, measurer)
-
-
-NS_PER_MS = 1e6
 
 
 def ms(value_ns: float | None) -> float | None:
