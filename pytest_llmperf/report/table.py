@@ -88,11 +88,11 @@ PHASES = ("load", "warm-up", "data", "calibrate", "generate", "score")
 
 
 def duration_table(durations: dict[str, dict], tests: list[dict]) -> list[str]:
-    """Per test (longest first): its duration from setup to teardown, the seconds of each phase, the rest
+    """Per test (longest first, ties in run order): its duration from setup to teardown, the seconds of each phase, the rest
     ("other": pytest, the test's own code, judging) and its rounds' wall times; a total row last."""
     totals = {test["nodeid"]: float(test.get("duration_s") or 0.0) for test in tests}
     totals.update({name: float(spent["total"]) for name, spent in durations.items() if "total" in spent})
-    names = sorted(set(totals) | set(durations), key=lambda n: -totals.get(n, 0.0))
+    names = sorted(dict.fromkeys([*totals, *durations]), key=lambda n: -totals.get(n, 0.0))
     header = ("test", "total", *PHASES, "other", "rounds")
     rows, sums = [], dict.fromkeys(("total", *PHASES, "other"), 0.0)
     for name in names:
