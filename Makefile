@@ -55,8 +55,11 @@ $(WHEELS)/.llama-cpp-$(LLAMA_CPP_VERSION):
 		"llama-cpp-python==$(LLAMA_CPP_VERSION)" -w $(WHEELS)
 	touch $@
 
+# The server's own dependencies are pinned to the set its tests passed with, so that a new release of
+# one cannot change the server under the tests (fastapi, starlette and uvicorn come with vLLM).
+LLAMA_CPP_SERVER_PINS ?= sse-starlette==3.7.1 starlette-context==0.3.6 pydantic-settings==2.16.3
 llama-cpp: $(VENV)/.installed $(WHEELS)/.llama-cpp-$(LLAMA_CPP_VERSION)
-	$(PIP) install -q --find-links $(WHEELS) "llama-cpp-python[server]==$(LLAMA_CPP_VERSION)"
+	$(PIP) install -q --find-links $(WHEELS) "llama-cpp-python[server]==$(LLAMA_CPP_VERSION)" $(LLAMA_CPP_SERVER_PINS)
 
 # Headless Chromium renders the HTML report in its test (Debian package; needs root).
 browser:

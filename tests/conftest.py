@@ -29,6 +29,18 @@ def pytest_collection_modifyitems(items):
                                 + "\n  ".join(unmarked))
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A failing test that used a llama-cpp-python server shows the end of that server's log."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.failed and "llama_cpp" in item.nodeid:
+        import engine_fixtures
+
+        for server in engine_fixtures.STARTED_SERVERS[-2:]:
+            report.sections.append((f"llama-cpp-python server log ({server.log_path})", server.log_tail(40)))
+
+
 @pytest.fixture(scope="session")
 def embedded_model():
     """The embedded model's checkpoint (materialized once into $LLMPERF_CACHE)."""

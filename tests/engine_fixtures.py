@@ -70,6 +70,11 @@ def openai_engine(embedded_model, vllm_server):
     engine.close()
 
 
+#: Every llama-cpp-python server the tests started: a failing test shows the end of their logs
+#: (tests/conftest.py), since the server's own words are all that tells a crash of it apart.
+STARTED_SERVERS: list = []
+
+
 def start_llama_cpp_server(log: Path, extra_args: tuple[str, ...] | None = None):
     """A llama-cpp-python server of the embedded GGUF (not started yet); skips where it is not installed."""
     from pytest_llmperf import models
@@ -83,7 +88,9 @@ def start_llama_cpp_server(log: Path, extra_args: tuple[str, ...] | None = None)
     spec = LlamaCppSpec(str(models.embedded_gguf()), models.EMBEDDED_NAME, log_path=log)
     if extra_args is not None:
         spec = LlamaCppSpec(spec.model_path, spec.served_model_name, extra_args=extra_args, log_path=log)
-    return LlamaCppServer(spec)
+    server = LlamaCppServer(spec)
+    STARTED_SERVERS.append(server)
+    return server
 
 
 @pytest.fixture(scope="session")

@@ -19,6 +19,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "evaluate-accuracy": ("evaluate_accuracy", "score an mlperf_log_accuracy.json with ROUGE, as MLPerf's llama2-70b script does"),
     "test06": ("test06", "run MLPerf TEST06 checks on a folder holding mlperf_log_accuracy.json"),
     "report": ("report", "write HTML/Markdown/JSON reports from results, compared to a baseline and history"),
+    "compare": ("compare", "the A/B verdict table of a paired session's results (or of two results): exit 1 on REGRESSED"),
     "baselines": ("baselines", "show baselines, or update them from a passed run's results"),
     "prepare-openorca": ("prepare_openorca", "apply MLPerf's processorca filters to an OpenOrca parquet"),
     "find-qps": ("find_qps", "find the highest Server/Interactive target_qps whose LoadGen run is VALID; prints the user.conf line"),

@@ -15,6 +15,7 @@ from typing import Callable
 
 from .. import engines, hardware
 from . import parsers, profiles
+from .compare import CompareSpec, parse_compare
 from ..errors import UsageError
 
 ENGINE = "--llmperf-engine"
@@ -29,6 +30,7 @@ PROFILE = "--llmperf-profile"
 ENDPOINT = "--llmperf-endpoint"
 SAMPLES = "--llmperf-samples"
 SERVER_PID = "--llmperf-server-pid"
+COMPARE = "--llmperf-compare"
 
 DEVICE_CHOICES = ("auto",) + hardware.DEVICE_CLASSES
 
@@ -67,13 +69,7 @@ def parse_device(text: str) -> str:
 parse_samples = parsers.whole_number(0, "pass a count >= 1, or 0 for all")
 
 
-def parse_endpoint(text: str) -> str:
-    from urllib.parse import urlparse
-
-    parsed = urlparse(text)
-    if parsed.scheme not in ("http", "https") or not parsed.netloc:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an http(s) URL; pass e.g. http://127.0.0.1:8000/v1")
-    return text.rstrip("/")
+parse_endpoint = parsers.parse_endpoint
 
 
 def parse_profile(text: str) -> str:
@@ -115,6 +111,11 @@ OPTIONS: tuple[OptionSpec, ...] = (
     OptionSpec(SERVER_PID, parsers.whole_number(1, "pass the process id of the server behind --llmperf-endpoint"),
                None, "process id of the HTTP engine's server on this machine, counted as the run's own CPU use "
                "by the contention meter (default: found by the port of a loopback endpoint)", "PID"),
+    OptionSpec(COMPARE, parse_compare, None,
+               "paired A/B: measure a reference setup beside the one under test, rounds interleaved A B B A, "
+               "and judge each metric against it (IMPROVED, PASS, REGRESSED, INCONCLUSIVE) instead of the stored "
+               "baselines; REF is key=value pairs: endpoint=URL, model=PATH, dtype=..., max_batch_size=N, "
+               "<engine>.<setting>=VALUE (docs/paired-ab.md)", "REF"),
 )
 
 
@@ -151,6 +152,8 @@ class Settings:
     """``--llmperf-server-pid``: the HTTP engine's server process, for the contention meter."""
     durations: bool = False
     """``--llmperf-durations``: the per-test, per-phase time table at the end."""
+    compare: CompareSpec | None = None
+    """``--llmperf-compare``: the reference side of a paired A/B session (None: judge against baselines/)."""
 
 
 def read_settings(config) -> Settings:
@@ -169,6 +172,10 @@ def read_settings(config) -> Settings:
                     raise UsageError(f"ini setting {ini_name(spec.flag)} = {raw!r}", str(exc),
                                      f"fix it in {config.inifile or 'the ini file'} or override with {spec.flag}") from None
         values[spec.flag] = spec.default if value is None else value
+    if values[COMPARE] is not None and values[UPDATE_BASELINES]:
+        raise UsageError(f"{COMPARE} {values[COMPARE].text} with {UPDATE_BASELINES}",
+                         "a paired A/B session is judged against its reference, so it records no baselines",
+                         f"drop one of them: record baselines in a session without {COMPARE}")
     rootdir = Path(str(config.rootpath))
     return Settings(
         engines=values[ENGINE],
@@ -185,6 +192,7 @@ def read_settings(config) -> Settings:
         strict_baselines=bool(values[STRICT_BASELINES]),
         server_pid=values[SERVER_PID],
         durations=bool(values[DURATIONS]),
+        compare=values[COMPARE],
     )
 
 

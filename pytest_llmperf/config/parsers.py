@@ -44,5 +44,15 @@ def fraction(hint: str) -> Callable[[str], float]:
     return parse
 
 
+def parse_endpoint(text: str) -> str:
+    """An http(s) base URL, without its trailing slash."""
+    from urllib.parse import urlparse
+
+    parsed = urlparse(text)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an http(s) URL; pass e.g. http://127.0.0.1:8000/v1")
+    return text.rstrip("/")
+
+
 positive = whole_number(1)
 non_negative = whole_number(0)

@@ -167,6 +167,15 @@ class PerformanceSection:
     """Confidence level of the interval for the change."""
     inconclusive_fails: bool = False
     """Whether an INCONCLUSIVE verdict (after max_rounds) fails the test."""
+    paired_rounds: int = 6
+    """Paired A/B: pairs of rounds (one of each side) measured before the first look."""
+    paired_max_rounds: int = 12
+    """Paired A/B: pairs measured at most (the second look) while a metric is INCONCLUSIVE."""
+    paired_min_effect_throughput: float = 0.03
+    """Paired A/B (``--llmperf-compare``): the smallest throughput drop against the reference measured beside
+    this run that counts as REGRESSED (gating/paired.py)."""
+    paired_min_effect_latency: float = 0.05
+    """Paired A/B: the smallest latency rise against the reference that counts as REGRESSED."""
     max_contention: float = 0.15
     """A round is clean when other processes used less than this fraction of the machine's CPU during it:
     clean rounds are judged on raw values, and only clean rounds are recorded as a baseline."""
@@ -327,6 +336,9 @@ _RANGES: tuple[tuple[str, Callable[[Any], bool], str], ...] = (
     ("performance.max_contention", lambda v: 0 < v <= 1, "a fraction in (0, 1], e.g. 0.15"),
     ("performance.min_effect_throughput", lambda v: 0 <= v < 1, "a fraction in [0, 1), e.g. 0.15 for 15%"),
     ("performance.min_effect_latency", *_NON_NEGATIVE),
+    ("performance.paired_rounds", *_at_least(2)), ("performance.paired_max_rounds", *_at_least(2)),
+    ("performance.paired_min_effect_throughput", lambda v: 0 <= v < 1, "a fraction in [0, 1), e.g. 0.03 for 3%"),
+    ("performance.paired_min_effect_latency", *_NON_NEGATIVE),
     ("performance.confidence", lambda v: 0.5 <= v < 1, "a level in [0.5, 1), e.g. 0.95"),
     ("compliance.test06.min_query_count", *_POSITIVE),
     ("compliance.test06.accuracy_log_sampling_target", *_NON_NEGATIVE),

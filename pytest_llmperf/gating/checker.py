@@ -201,6 +201,40 @@ class Checker:
                                  "performance.inconclusive_fails = true")
         return self._record(result)
 
+    def against_reference(self, metric: "RoundMetric", record: dict[str, Any], settings: "RoundSettings",
+                          confidence: float, workload: dict[str, Any], reference: dict[str, Any], *,
+                          extra: dict | None = None) -> Metric:
+        """Judge a metric measured in pairs against the reference side of a paired A/B session
+        (``gating.paired``): the value is the median of this side's rounds, the baseline the median of
+        the reference's.  REGRESSED fails the test; IMPROVED and PASS pass; INCONCLUSIVE fails only where
+        the profile says so.  Nothing is staged as a baseline: paired rounds are no baseline."""
+        import statistics
+
+        from .paired import judge_recorded_pairs, pairs_needed
+
+        judgement = judge_recorded_pairs(record, metric, settings, confidence)
+        name, higher = metric.name, metric.higher_is_better
+        value, base = statistics.median(record["current"]), statistics.median(record["reference"])
+        paired = {**judgement.to_dict(), "rounds": record, "reference_setup": reference,
+                  "round_settings": dataclasses.asdict(settings), "pairs_needed": pairs_needed(judgement)}
+        extra = {**(extra or {}), "paired": paired, "workload": workload, "change": judgement.change,
+                 "interval": [judgement.low, judgement.high], "min_effect": judgement.min_effect, "basis": "paired",
+                 "confidence": confidence}
+        source = f"the reference ({reference.get('spec', '')}), measured beside this run"
+        limit = Limit(None, None, base, source, "--llmperf-compare")
+        verdict = {"regressed": "fail", "improved": "pass", "pass": "pass"}.get(judgement.verdict, "inconclusive")
+        result = judge(name, value, metric.unit, higher, limit, verdict=verdict, test=self.nodeid,  # type: ignore[arg-type]
+                       engine=self.engine_key, extra=extra)
+        result = dataclasses.replace(result, limit=f"reference {base:.4g}: {judgement.describe()}")
+        if judgement.verdict == "regressed":
+            self.failures.append(f"{name} REGRESSED against the reference: {value:.4f} {metric.unit} against "
+                                 f"{base:.4f} (medians of {judgement.pairs} pairs), {judgement.describe()}; "
+                                 f"reference: --llmperf-compare {reference.get('spec', '')}")
+        elif judgement.verdict == "inconclusive" and settings.inconclusive_fails:
+            self.failures.append(f"{name} INCONCLUSIVE after {judgement.pairs} pairs: {judgement.describe()}; "
+                                 f"{settings.source} sets performance.inconclusive_fails = true")
+        return self._record(result)
+
     def _record_rounds(self, metric: "RoundMetric", value: float, rounds: dict[str, Any], settings: "RoundSettings",
                        workload: dict[str, Any], entry: dict[str, Any] | None, key: BaselineKey, made: dict,
                        staged: dict) -> Metric:

@@ -44,13 +44,18 @@ class RoundSettings:
     confidence: float = _DEFAULTS.confidence
     inconclusive_fails: bool = _DEFAULTS.inconclusive_fails
     max_contention: float = _DEFAULTS.max_contention
+    paired_rounds: int = _DEFAULTS.paired_rounds
+    paired_max_rounds: int = _DEFAULTS.paired_max_rounds
+    paired_min_effect_throughput: float = _DEFAULTS.paired_min_effect_throughput
+    paired_min_effect_latency: float = _DEFAULTS.paired_min_effect_latency
     source: str = "defaults"
     """The profile they came from (named in failure messages)."""
 
     @classmethod
     def of(cls, section: PerformanceSection, source: str) -> "RoundSettings":
         return cls(section.rounds, section.max_rounds, section.min_effect_throughput, section.min_effect_latency,
-                   section.confidence, section.inconclusive_fails, section.max_contention, source)
+                   section.confidence, section.inconclusive_fails, section.max_contention,
+                   section.paired_rounds, section.paired_max_rounds, section.paired_min_effect_throughput, section.paired_min_effect_latency, source)
 
     @property
     def looks(self) -> int:
@@ -69,6 +74,10 @@ class RoundSettings:
 
     def min_effect(self, higher_is_better: bool) -> float:
         return self.min_effect_throughput if higher_is_better else self.min_effect_latency
+
+    def paired_min_effect(self, higher_is_better: bool) -> float:
+        """Paired A/B's minimum effect (``gating.paired``)."""
+        return self.paired_min_effect_throughput if higher_is_better else self.paired_min_effect_latency
 
     def min_effect_key(self, higher_is_better: bool) -> str:
         return "performance.min_effect_throughput" if higher_is_better else "performance.min_effect_latency"

@@ -10,6 +10,10 @@ within ``1 - confidence``: a false FAIL (a change inside the minimum effect call
 regression) and a false PASS (a regression beyond it called a pass) each within
 ``(1 - confidence) / 2``, however the run stops.  Re-measuring one round at a time and
 looking each time at 95% held no such bound.
+
+``gate_pairs`` is the same rule for a paired A/B session (``gating.paired``): ``paired_rounds`` pairs (at
+least three), one more look at ``paired_max_rounds`` pairs while any metric is INCONCLUSIVE, each look's interval
+at the confidence of ``paired_confidence`` (Bonferroni over the looks and the test's metrics).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from typing import Any, Sequence
 
 from .baselines import BaselineKey
 from .checker import Checker
+from .paired import MIN_PAIRS, PairedMeasurer, judge_recorded_pairs
 from .rounds import RoundMeasurer, RoundMetric, RoundSettings, comparable, decidable, judge_entry
 
 
@@ -68,3 +73,52 @@ def gate_rounds(check: "Checker", metrics: Sequence[RoundMetric], measurer: Roun
                              key=key, extra={**(extra or {}), "sequential": {
                                  "looks": family.looks, "family_confidence": family.confidence,
                                  "rule": "two looks, confidence split over them (Bonferroni)"}})
+
+
+def pair_counts(settings: RoundSettings) -> tuple[int, int]:
+    """(pairs at the first look, pairs at most) of a paired session: ``paired_rounds`` and
+    ``paired_max_rounds``, at least ``MIN_PAIRS``."""
+    first = max(settings.paired_rounds, MIN_PAIRS)
+    return first, max(settings.paired_max_rounds, first)
+
+
+def paired_confidence(settings: RoundSettings, metrics: int) -> float:
+    """Each paired interval's confidence: ``confidence`` split over the looks and the test's ``metrics``
+    (Bonferroni; gating/paired.py says why)."""
+    first, most = pair_counts(settings)
+    looks = 2 if most > first else 1
+    return 1 - (1 - settings.confidence) / (looks * max(1, metrics))
+
+
+def gate_pairs(check: "Checker", metrics: Sequence[RoundMetric], measurer: PairedMeasurer, settings: RoundSettings,
+               workload: dict[str, Any], reference: dict[str, Any], *, extra: dict | None = None) -> None:
+    """Measure pairs, one more look while any metric is INCONCLUSIVE (module docstring), and record each
+    metric on ``check`` against the reference side."""
+    first, most = pair_counts(settings)
+    confidence = paired_confidence(settings, len(metrics))
+
+    def undecided(metric: RoundMetric) -> bool:
+        if not measurer.measured(metric.name):
+            return False
+        return judge_recorded_pairs(measurer.record(metric.name), metric, settings, confidence).verdict == "inconclusive"
+
+    try:
+        measurer.more(first)
+        if most > measurer.count and any(map(undecided, metrics)):
+            measurer.more(most - measurer.count)
+    except KeyboardInterrupt:  # keep what was measured; judge nothing
+        for metric in metrics:
+            values = sorted(v for v in measurer.values(metric.name) if v is not None)
+            if values:
+                check.info(metric.name, values[len(values) // 2], metric.unit, metric.higher_is_better,
+                           extra={"paired_rounds": measurer.record(metric.name), "interrupted": True,
+                                  "note": "interrupted during a paired A/B measurement; not judged"})
+        raise
+    for metric in metrics:
+        record = measurer.record(metric.name)
+        if not measurer.measured(metric.name):
+            check.fail(f"{metric.name}: not measured in every round of both sides (reference "
+                       f"{record['reference']}, current {record['current']}); see the LoadGen logs in the test's folder")
+            check.info(metric.name, None, metric.unit, metric.higher_is_better, extra={"paired_rounds": record})
+            continue
+        check.against_reference(metric, record, settings, confidence, workload, reference, extra=extra)

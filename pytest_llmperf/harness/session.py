@@ -30,10 +30,12 @@ class EngineTarget:
 
     engine: str
     device: str
+    reference: bool = False
+    """The reference side of a paired A/B session (``--llmperf-compare``), not a test id of its own."""
 
     @property
     def id(self) -> str:
-        return f"{self.engine}-{self.device}"
+        return f"{self.engine}-{self.device}" + ("-reference" if self.reference else "")
 
 
 def engine_targets(settings: Settings) -> list[EngineTarget]:
@@ -105,6 +107,41 @@ class LlmperfSession:
             settings=dict(self.profile.engine.get(target.engine, {})),
         )
 
+    def reference_options(self, target: EngineTarget) -> EngineOptions:
+        """``engine_options`` changed as ``--llmperf-compare`` says: the reference side of a paired session."""
+        spec = self.settings.compare
+        if spec is None:
+            raise UsageError("the reference engine", "this session compares with nothing",
+                             "pass --llmperf-compare REF (docs/paired-ab.md)")
+        if spec.endpoint and ENGINES[target.engine].in_process:
+            raise UsageError(f"--llmperf-compare {spec.text}", f"engine {target.engine!r} runs in this process and "
+                             "takes no endpoint", "compare endpoints with --llmperf-engine openai (or llm-serving); "
+                             "for an in-process engine name what differs, e.g. model=PATH or max_batch_size=N")
+        found = self.engine_options(target)
+        model = models.resolve(spec.model) if spec.model else None
+        return dataclasses.replace(
+            found,
+            model_path=str(model.path) if model else found.model_path,
+            model_name=model.name if model else found.model_name,
+            endpoint=spec.endpoint or found.endpoint,
+            dtype=spec.dtype or found.dtype,
+            max_batch_size=spec.max_batch_size or found.max_batch_size,
+            settings=spec.engine_settings(target.engine, found.settings),
+        )
+
+    def reference_engine(self, target: EngineTarget) -> Engine:
+        """The reference side's engine of ``target`` (``--llmperf-compare``), loaded once like ``engine``."""
+        return self.engine(dataclasses.replace(target, reference=True))
+
+    def reference_for(self, engine: Engine) -> Engine:
+        """The reference side of the loaded ``engine`` (the same engine and device, as ``--llmperf-compare``
+        changes it)."""
+        for target, loaded in self._engines.items():
+            if loaded is engine and not target.reference:
+                return self.reference_engine(target)
+        raise UsageError("the reference engine", "the engine under test was not loaded by this session",
+                         "take the engine from the llmperf_engine fixture")
+
     def engine(self, target: EngineTarget) -> Engine:
         """The loaded engine for ``target``; loaded on first use, then cached.
 
@@ -117,8 +154,9 @@ class LlmperfSession:
             raise self._engine_errors[target]
         try:
             cls = engine_class(target.engine)
+            options = self.reference_options(target) if target.reference else self.engine_options(target)
             with self.timed("load"):
-                engine = cls(self.engine_options(target))
+                engine = cls(options)
         except (EngineUnavailable, DeviceUnavailable, UsageError, EngineError) as exc:
             self._engine_errors[target] = exc
             raise

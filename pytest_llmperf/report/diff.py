@@ -8,7 +8,10 @@ that run's rounds.  Given the baselines the session used, each such metric gets
 the session's verdict: PASS (status ``within`` or ``improved``), FAIL
 (``regressed``), INCONCLUSIVE (``inconclusive``, not a regression unless the
 profile set ``inconclusive_fails``) or NO BASELINE (``no baseline``, shown with
-the command that records one, not a regression).  A metric without recorded
+the command that records one, not a regression).  A metric of a paired A/B
+session (``--llmperf-compare``) is judged again against the reference measured
+beside it, from the pairs it kept (``gating.paired.judge_recorded_metric``),
+whatever ``--baseline`` says: the session's verdict.  A metric without recorded
 rounds (older results.json files, accuracy metrics) is judged on its value by a
 tolerance: the baselines folder's, else the one the run recorded, else
 ``--tolerance``; where the other side has rounds, the row says so.
@@ -34,6 +37,7 @@ from ..gating.baselines import (BaselineStore, Tolerance, has_rounds, limit_from
                                 record_command)
 from ..gating.limits import Limit
 from ..gating.noise import Judgement
+from ..gating.paired import PairedJudgement, judge_recorded_metric
 from ..gating.recorded import RecordedRounds, against_entry, improved, recorded_rounds, run_entry
 from ..runtime.results import Metric
 from .baseline_updates import baseline_key_for
@@ -84,8 +88,9 @@ class Comparison:
     """The interval the current value had to fall in; None when not gated.  For a metric judged in
     rounds: the minimum-effect bound around ``reference`` (what the speed plot draws)."""
     status: Status
-    judgement: Judgement | None = None
-    """For a metric judged in rounds: the interval of its change and the verdict."""
+    judgement: Judgement | PairedJudgement | None = None
+    """For a metric judged in rounds: the interval of its change and the verdict (for one judged in
+    pairs, against the reference measured beside it)."""
     source: str = ""
     """Where the baseline came from (for a metric judged in rounds; else the limit's source)."""
     note: str = ""
@@ -183,6 +188,27 @@ def judged_in_rounds(key: str, metric: Metric, recorded: RecordedRounds, entry: 
                       inconclusive_fails=recorded.settings.inconclusive_fails)
 
 
+PAIRED_STATUS: dict[str, Status] = {"regressed": "regressed", "improved": "improved", "pass": "within",
+                                     "inconclusive": "inconclusive"}
+
+
+def judged_in_pairs(key: str, metric: Metric) -> Comparison | None:
+    """A paired A/B metric against the reference measured beside it, by the session's rule; None for
+    a metric not measured in pairs."""
+    import statistics
+
+    judgement = judge_recorded_metric(metric)
+    if judgement is None:
+        return None
+    paired = metric.extra["paired"]
+    reference = statistics.median(paired["rounds"]["reference"])
+    setup = (paired.get("reference_setup") or {}).get("spec", "")
+    settings = paired.get("round_settings") or {}
+    return Comparison(key, metric, reference, None, PAIRED_STATUS[judgement.verdict], judgement,
+                      f"the reference measured beside it (--llmperf-compare {setup})",
+                      inconclusive_fails=bool(settings.get("inconclusive_fails")))
+
+
 def by_tolerance(key: str, metric: Metric, reference: float | None, tolerance: dict[str, float] | None,
                  higher_is_better: bool | None, where: str, note: str = "") -> Comparison:
     limit = None
@@ -196,6 +222,10 @@ def compare_runs(current: Run, earlier: Run, default_relative: float | None) -> 
     rows = []
     where = f"run {earlier.label}"
     for key, metric in current.metrics.items():
+        paired = judged_in_pairs(key, metric)
+        if paired is not None:
+            rows.append(paired)
+            continue
         before = earlier.metrics.get(key)
         if before is None:
             rows.append(Comparison(key, metric, None, None, "new"))
@@ -219,6 +249,10 @@ def compare_runs(current: Run, earlier: Run, default_relative: float | None) -> 
 def compare_baselines(current: Run, store: BaselineStore, default_relative: float | None = None) -> list[Comparison]:
     rows = []
     for key, metric in current.metrics.items():
+        paired = judged_in_pairs(key, metric)
+        if paired is not None:
+            rows.append(paired)
+            continue
         baseline_key = baseline_key_for(metric, current)
         if baseline_key is None:
             rows.append(Comparison(key, metric, None, None, "new"))

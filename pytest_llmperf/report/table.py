@@ -44,12 +44,13 @@ def metric_row(metric: Metric) -> tuple[str, ...]:
         metric.unit,
         metric.limit or "",
         format_change(relative_change(metric.value, metric.baseline)),
-        verdict_label(metric.verdict),
+        verdict_label((metric.extra.get("paired") or {}).get("verdict") or metric.verdict),
     )
 
 
 def verdict_label(verdict: str) -> str:
-    """``PASS``, ``FAIL``, ``INCONCLUSIVE``, ``NO BASELINE``, ... as the terminal and the reports show it."""
+    """``PASS``, ``FAIL``, ``INCONCLUSIVE``, ``NO BASELINE``, ... as the terminal and the reports show it
+    (a paired A/B metric shows its own verdict: ``IMPROVED``, ``PASS``, ``REGRESSED``, ``INCONCLUSIVE``)."""
     return verdict.upper().replace("_", " ")
 
 

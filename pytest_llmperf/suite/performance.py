@@ -3,7 +3,8 @@
 * ``workload``, ``loadgen_workload``: the settings that change a performance number (recorded in baselines; a
   baseline of another workload is not judged against).
 * ``gate_in_rounds``: measure a callable in ``[performance] rounds`` rounds between
-  calibrations and gate each metric it returns (``gating.rounds``, ``gating.noise``).
+  calibrations and gate each metric it returns (``gating.rounds``, ``gating.noise``); under
+  ``--llmperf-compare``, in pairs of rounds of the reference and this engine (``gating.paired``).
 * ``loadgen_rounds``: a ``measure`` callable whose rounds are short LoadGen runs of one scenario;
   the first is the process's shared run (``suite.runs.scenario_run``) when this test makes it.
 
@@ -13,16 +14,20 @@ docs/performance-gates.md explains the statistics.
 from __future__ import annotations
 
 import dataclasses
+import functools
+import inspect
 import time
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from ..engines.base import optional
+from ..errors import UsageError
 from ..gating.calibration import calibration_kind, calibration_rate
 from ..gating.checker import TIMING
 from ..gating.contention import ContentionMeter, server_pids
 from ..gating.rounds import RoundMeasurer, RoundMetric, RoundSettings
 from ..loadgen.settings import NS_PER_MS
-from ..gating.sequential import gate_rounds
+from ..gating.paired import PairedMeasurer
+from ..gating.sequential import gate_pairs, gate_rounds
 
 if TYPE_CHECKING:
     from ..engines import Engine
@@ -80,11 +85,31 @@ def contention_meter(session: "LlmperfSession", engine: "Engine") -> ContentionM
     return ContentionMeter(enabled=pids is not None, pids=pids or ())
 
 
+def _takes_engine(measure: Callable) -> bool:
+    """``measure(index, engine)`` (measures any engine it is given) rather than ``measure(index)``."""
+    try:
+        parameters = inspect.signature(measure).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    positional = [p for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    return len(positional) >= 2 or any(p.kind == p.VAR_POSITIONAL for p in parameters)
+
+
 def gate_in_rounds(check: "Checker", session: "LlmperfSession", engine: "Engine", metrics: Sequence[RoundMetric],
-                   measure: Callable[[int], dict[str, float]], workload: dict[str, Any], *,
-                   rounds: int | None = None, extra: dict | None = None) -> RoundMeasurer:
-    """Measure ``measure(index) -> {metric name: value}`` in rounds between calibrations and gate
-    every metric on ``check`` (judged when the test returns); returns the measurer (its rounds)."""
+                   measure: Callable[..., dict[str, float]], workload: dict[str, Any], *,
+                   rounds: int | None = None, extra: dict | None = None) -> "RoundMeasurer | PairedMeasurer":
+    """Measure ``measure(index, engine) -> {metric name: value}`` in rounds between calibrations and gate
+    every metric on ``check`` (judged when the test returns); returns the measurer (its rounds).
+
+    Under ``--llmperf-compare`` the rounds are pairs, one on the reference engine and one on ``engine``
+    (``gate_paired``).  A ``measure(index)`` that takes no engine is measured on ``engine`` alone."""
+    if session.settings.compare is not None:
+        if not _takes_engine(measure):
+            raise UsageError(f"{check.nodeid}: --llmperf-compare", "this test's measure(index) is bound to one engine",
+                             "write it as measure(index, engine) so that both sides can be measured")
+        return gate_paired(check, session, engine, metrics, measure, workload, extra=extra)
+    if _takes_engine(measure):
+        measure = functools.partial(_on_engine, measure, engine)
     kind = calibration_kind(engine.info.device)
 
     def calibrate() -> float:
@@ -112,28 +137,76 @@ def gate_in_rounds(check: "Checker", session: "LlmperfSession", engine: "Engine"
     return measurer
 
 
+def _on_engine(measure: Callable, engine: "Engine", index: int) -> dict[str, float]:
+    return measure(index, engine)
+
+
+def reference_setup(session: "LlmperfSession", reference: "Engine") -> dict[str, Any]:
+    """What results.json records of the reference side: ``--llmperf-compare`` and the engine it made."""
+    return {**session.settings.compare.describe(), "engine_info": dataclasses.asdict(reference.info)}  # type: ignore[union-attr]
+
+
+def gate_paired(check: "Checker", session: "LlmperfSession", engine: "Engine", metrics: Sequence[RoundMetric],
+                measure: Callable[[int, "Engine"], dict[str, float]], workload: dict[str, Any], *,
+                extra: dict | None = None) -> PairedMeasurer:
+    """Paired A/B: one warm-up round of each side (not judged), then pairs of rounds, the order alternating
+    (A B, B A, ...), gated by ``gating.sequential.gate_pairs``.  No calibration: each pair is its own control."""
+    with session.timed("load"):
+        reference = session.reference_for(engine)
+    for side in (reference, engine):
+        with session.timed("warm-up"):
+            measure(-1, side)
+    meters = [contention_meter(session, side) for side in (reference, engine)]
+    # One meter for both sides: the idle side's processes (a server, an engine core) are this run's own.
+    meter = ContentionMeter(enabled=all(m.enabled for m in meters), pids=tuple(p for m in meters for p in m.pids))
+    round_seconds: list[float] = []
+
+    def timed(side: "Engine") -> Callable[[int], dict[str, float]]:
+        def one(index: int) -> dict[str, float]:
+            start = time.perf_counter()
+            try:
+                return measure(index, side)
+            finally:
+                round_seconds.append(round(time.perf_counter() - start, 3))
+        return one
+
+    measurer = PairedMeasurer(timed(reference), timed(engine), meter)
+    try:
+        gate_pairs(check, metrics, measurer, round_settings(session), workload, reference_setup(session, reference),
+                   extra=extra)
+    finally:
+        check.user_properties.append((TIMING, {"rounds": round_seconds}))
+    return measurer
+
+
 def loadgen_rounds(session: "LlmperfSession", engine: "Engine", scenario: str, nodeid: str,
                    values: Callable[["LoadgenRun"], dict[str, float]], runs: list["LoadgenRun"]) -> Callable:
-    """``measure(index)`` for ``gate_in_rounds``: round 0 is the process's shared LoadGen run of
+    """``measure(index, engine)`` for ``gate_in_rounds``: round 0 is the process's shared LoadGen run of
     ``scenario`` (PerformanceOnly) when this test makes it, else a fresh run like every later round
     (a run made earlier by another test was not timed between calibrations).  Each run is appended
-    to ``runs``; later rounds' logs go to ``round-<n>/`` in the test's folder."""
+    to ``runs``; later rounds' logs go to ``round-<n>/`` in the test's folder.  Under ``--llmperf-compare``
+    every round is a fresh run (both sides alike), the reference engine's go to ``reference/round-<n>/``
+    (and are not appended), a warm-up round (index -1) to ``warm-up/``."""
     from ..loadgen import run_loadgen
     from .runs import openorca_dataset, scenario_run
 
-    def measure(index: int) -> dict[str, float]:
+    def measure(index: int, on: "Engine" = engine) -> dict[str, float]:
         run = None
-        if index == 0:
+        if index == 0 and session.settings.compare is None:
             shared = scenario_run(session, engine, scenario, "PerformanceOnly", nodeid)
             run = None if shared.reused else shared.run
         if run is None:
             table = openorca_dataset(session)
             metadata = {"model": str(session.model.path), "dataset": str(table.path), "test": nodeid,
                         "profile": session.profile.source or session.profile.name, "round": index}
+            folder = f"round-{index}" if index >= 0 else "warm-up"
+            if on is not engine:  # the reference side of a paired session
+                folder, metadata["side"] = f"reference/{folder}", "reference"
             with session.timed("generate"):
-                run = run_loadgen(engine, [list(p) for p in table.prompts], scenario, "PerformanceOnly",
-                                  session.profile, session.test_dir(nodeid) / f"round-{index}", metadata)
-        runs.append(run)
+                run = run_loadgen(on, [list(p) for p in table.prompts], scenario, "PerformanceOnly",
+                                  session.profile, session.test_dir(nodeid) / folder, metadata)
+        if on is engine and index >= 0:
+            runs.append(run)
         return values(run)
 
     return measure

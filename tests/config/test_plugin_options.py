@@ -34,6 +34,9 @@ def test_defaults_are_used_without_options(pytester):
     (["--llmperf-samples", "many"], "'many' is not a whole number"),
     (["--llmperf-samples", "-3"], "-3 is negative"),
     (["--llmperf-endpoint", "localhost:8000"], "is not an http(s) URL"),
+    (["--llmperf-compare", "batch=2"], "unknown key 'batch' in 'batch=2'; pass one of: same, endpoint=URL"),
+    (["--llmperf-compare", "same", "--llmperf-update-baselines"],
+     "a paired A/B session is judged against its reference, so it records no baselines"),
     (["--llmperf-profile", "nightly-h100"],
      "unknown profile; use one of: ascend-kit, ascend-kit-short, embedded, embedded-capacity, flagperf"),
 ])
