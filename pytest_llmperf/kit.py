@@ -17,7 +17,8 @@ what a suite author does (each is documented where it is defined):
   ``check_test06``, ``find_test06_logs``, ``check_validity``, ``check_submission_rules``; in
   calibrated rounds (docs/performance-gates.md): ``gate_loadgen_rounds`` (rounds of LoadGen runs, each
   VALID), ``gate_p99_limits``, ``ms``, ``gate_in_rounds`` (rounds of any measurement), ``loadgen_rounds``,
-  ``RoundMetric``, ``workload``, ``loadgen_workload``;
+  ``RoundMetric``, ``workload``, ``loadgen_workload``; against the reference of a paired A/B session
+  (``--llmperf-compare``, docs/paired-ab.md; no-ops without it): ``compare_mmlu``, ``compare_rouge``;
 * record evidence: ``record_utilization`` (MFU/MBU), ``write_mmlu_predictions``.
 
 Nothing here imports torch, vLLM or LoadGen at import time.
@@ -39,7 +40,8 @@ from .loadgen.run_folders import find_accuracy_runs, read_accuracy_run
 from .metrics.mmlu import MODES as MMLU_MODES
 from .metrics.mmlu import summarize as mmlu_score
 from .suite.engines import device_params, engine_or_skip, engines_or_skip, require_capability, target_or_skip
-from .suite.gates import compare_outputs, gate_logits, record_utilization, score_finished_run, score_rouge
+from .suite.gates import (compare_mmlu, compare_outputs, compare_rouge, gate_logits, record_utilization,
+                          score_finished_run, score_rouge)
 from .suite.performance import (RoundMetric, gate_in_rounds, gate_loadgen_rounds, gate_p99_limits, loadgen_rounds,
                                 loadgen_workload, ms, workload)
 from .suite.runs import (accuracy_outputs, accuracy_run, loadgen_runner, loadgen_steps_per_second, logits_prompts,
@@ -56,7 +58,7 @@ __all__ = [
     "Limit", "Tolerance", "gate_rouge", "score_rouge", "score_finished_run", "gate_mmlu", "mmlu_score", "gate_logits",
     "compare_outputs", "check_test06", "find_test06_logs", "check_validity", "check_submission_rules",
     "gate_loadgen_rounds", "gate_p99_limits", "ms", "gate_in_rounds", "loadgen_rounds", "RoundMetric", "workload",
-    "loadgen_workload",
+    "loadgen_workload", "compare_mmlu", "compare_rouge",
     # record evidence
     "record_utilization", "write_mmlu_predictions",
 ]

@@ -9,7 +9,7 @@ import pytest
 
 from . import hardware, models
 from .config import options
-from .runtime import interrupts
+from .runtime import interrupts, progress
 from .errors import LlmperfError
 from .gating.checker import TIMING, Checker
 from .harness.session import EngineTarget, LlmperfSession, engine_targets
@@ -46,7 +46,10 @@ def pytest_configure(config):
     except LlmperfError as exc:
         raise pytest.UsageError(str(exc)) from None
     config.stash[SETTINGS_KEY] = settings
-    config.stash[SESSION_KEY] = LlmperfSession(settings, profile)
+    session = config.stash[SESSION_KEY] = LlmperfSession(settings, profile)
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None and progress.lines_enabled(bool(getattr(reporter, "isatty", False))):
+        session.say = reporter.write_line  # a performance test's rounds, one line each
     workerinput = getattr(config, "workerinput", None)
     if workerinput is not None:
         _pin_worker(settings, workerinput)

@@ -26,6 +26,7 @@ from .limits import Limit, failure_message, judge
 
 if TYPE_CHECKING:
     from ..engines import Engine
+    from .paired import PairedAccuracy
     from .rounds import RoundMetric, RoundSettings
 
 METRIC = "llmperf_metric"
@@ -233,6 +234,30 @@ class Checker:
         elif judgement.verdict == "inconclusive" and settings.inconclusive_fails:
             self.failures.append(f"{name} INCONCLUSIVE after {judgement.pairs} pairs: {judgement.describe()}; "
                                  f"{settings.source} sets performance.inconclusive_fails = true")
+        return self._record(result)
+
+    def paired_accuracy(self, name: str, paired: "PairedAccuracy", unit: str, min_effect: float,
+                        reference: dict[str, Any], *, setting: str, extra: dict | None = None) -> Metric:
+        """An accuracy difference of this side against the reference, scored on the same items
+        (``gating.paired``: McNemar for MMLU, a paired bootstrap for ROUGE), judged by
+        ``accuracy_verdict`` against ``min_effect`` (``setting`` names where it is set).  The value is
+        the difference, current minus reference; REGRESSED fails the test."""
+        from .paired import accuracy_verdict
+
+        verdict = accuracy_verdict(paired, min_effect)
+        describe = (f"{paired.difference:+.4g} {unit} (95% CI {paired.low:+.4g}..{paired.high:+.4g}; "
+                    f"p {paired.p_value:.3g}; regressed beyond -{min_effect:g}; {paired.items} items)")
+        extra = {**(extra or {}), "paired": {**paired.to_dict(), "verdict": verdict, "min_effect": min_effect,
+                                              "reference_setup": reference}}
+        source = f"the reference ({reference.get('spec', '')}), scored on the same items"
+        limit = Limit(-min_effect, None, 0.0, source, setting)
+        result = judge(name, paired.difference, unit, True, limit, test=self.nodeid, engine=self.engine_key,
+                       verdict={"regressed": "fail", "inconclusive": "inconclusive"}.get(verdict, "pass"),  # type: ignore[arg-type]
+                       extra=extra)
+        result = dataclasses.replace(result, limit=describe)
+        if verdict == "regressed":
+            self.failures.append(f"{name} REGRESSED against the reference: {describe}; reference: "
+                                 f"--llmperf-compare {reference.get('spec', '')}; see {setting}")
         return self._record(result)
 
     def _record_rounds(self, metric: "RoundMetric", value: float, rounds: dict[str, Any], settings: "RoundSettings",

@@ -40,6 +40,7 @@ POWER = 0.8
 """The power at which the MDE is stated."""
 MIN_PAIRS = 3
 """Fewer pairs than this give an interval with one or no degree of freedom: measured up to it."""
+SIDES = ("reference", "current")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,13 +59,17 @@ class PairedJudgement:
     confidence: float
     higher_is_better: bool
     pairs: int
+    """The pairs judged."""
+    left_out: int = 0
+    """Pairs measured but not judged: a neighbour took ``max_contention`` or more of the CPU during them."""
 
     def describe(self) -> str:
         """``-3.1% (99.4% CI -5.0%..-1.2%; regressed beyond -3%; MDE 4.2% at 6 pairs)``."""
         bad = -self.min_effect if self.higher_is_better else self.min_effect
+        left_out = f", {self.left_out} beside a neighbour left out" if self.left_out else ""
         return (f"{100 * self.change:+.1f}% ({100 * self.confidence:.4g}% CI {100 * self.low:+.1f}%.."
                 f"{100 * self.high:+.1f}%; regressed beyond {100 * bad:+g}%; MDE {100 * self.mde:.1f}% "
-                f"at {self.pairs} pairs)")
+                f"at {self.pairs} pairs{left_out})")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -150,11 +155,27 @@ def pairs_needed(judgement: PairedJudgement) -> int | None:
     return max(judgement.pairs + 1, math.ceil((z * sd / distance) ** 2))
 
 
+def quiet_pairs(record: dict[str, Any], max_contention: float) -> list[int]:
+    """The pairs of ``record`` during which no neighbour took ``max_contention`` or more of the CPU on either
+    side (unknown counts as quiet); all pairs where fewer than ``MIN_PAIRS`` would be left."""
+    count = len(record["reference"])
+    contention = record.get("contention") or {}
+    known = {side: list(contention.get(side) or []) + [None] * count for side in SIDES}
+    quiet = [i for i in range(count) if all(known[side][i] is None or known[side][i] < max_contention
+                                            for side in SIDES)]
+    return quiet if len(quiet) >= MIN_PAIRS else list(range(count))
+
+
 def judge_recorded_pairs(record: dict[str, Any], metric: Any, settings: Any, confidence: float) -> PairedJudgement:
     """The one paired judgement: ``record`` (``PairedMeasurer.record``) of ``metric`` (a ``RoundMetric``)
-    under ``settings`` (``RoundSettings``) at ``confidence``; the session and ``llmperf compare`` both call it."""
-    return judge_pairs(record["reference"], record["current"], higher_is_better=metric.higher_is_better,
-                       min_effect=settings.paired_min_effect(metric.higher_is_better), confidence=confidence)
+    under ``settings`` (``RoundSettings``) at ``confidence``, on its quiet pairs (``quiet_pairs``: a burst of
+    a neighbour falls on one side of a pair more than on the other); the session and ``llmperf compare``
+    both call it."""
+    keep = quiet_pairs(record, settings.max_contention)
+    found = judge_pairs([record["reference"][i] for i in keep], [record["current"][i] for i in keep],
+                        higher_is_better=metric.higher_is_better,
+                        min_effect=settings.paired_min_effect(metric.higher_is_better), confidence=confidence)
+    return dataclasses.replace(found, left_out=len(record["reference"]) - len(keep))
 
 
 def judge_recorded_metric(metric: Any) -> PairedJudgement | None:
@@ -177,9 +198,6 @@ def judge_recorded_metric(metric: Any) -> PairedJudgement | None:
 
 # -- measuring ---------------------------------------------------------------------------------------
 
-SIDES = ("reference", "current")
-
-
 class PairedMeasurer:
     """Rounds of two sides, ``measure[side](index) -> {metric: value}``, in pairs whose order alternates
     (A B, B A, ...), each round inside ``meter``.  One meter serves both sides: the idle side's
@@ -193,6 +211,8 @@ class PairedMeasurer:
         self.contention: dict[str, list[float | None]] = {side: [] for side in SIDES}
         self.order: list[str] = []
         """The sides in the order their rounds ran (``reference``, ``current``, ``current``, ...)."""
+        self.on_round: Callable[[int], None] | None = None
+        """Called with the count of pairs measured after each pair (a progress line)."""
 
     @property
     def count(self) -> int:
@@ -208,6 +228,8 @@ class PairedMeasurer:
                 self.contention[side].append(self.meter.stop())
                 self.raw[side].append(dict(values))
                 self.order.append(side)
+            if self.on_round is not None:
+                self.on_round(self.count)
 
     calibration: tuple = ()
     """Paired rounds are not calibrated (each pair is its own control); here so callers of either measurer read it."""
@@ -249,6 +271,17 @@ class PairedAccuracy:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+def accuracy_verdict(paired: PairedAccuracy, min_effect: float) -> PairedVerdict:
+    """The verdict on a paired accuracy difference, by the performance rule on its interval: REGRESSED when
+    the whole interval lies below ``-min_effect`` (same units as the difference), IMPROVED when above
+    ``+min_effect``, PASS when above ``-min_effect``, else INCONCLUSIVE."""
+    if paired.high < -min_effect:
+        return "regressed"
+    if paired.low > min_effect:
+        return "improved"
+    return "pass" if paired.low > -min_effect else "inconclusive"
 
 
 def mcnemar_exact(reference_correct: Sequence[bool], current_correct: Sequence[bool],

@@ -111,6 +111,8 @@ class RoundMeasurer:
         self.contention: list[float | None] = []
         """Fraction of the machine's CPU others used during each round (None: unknown)."""
         self._last: float | None = None
+        self.on_round: Callable[[int], None] | None = None
+        """Called with the count of rounds measured after each one (a progress line)."""
 
     @property
     def count(self) -> int:
@@ -127,6 +129,8 @@ class RoundMeasurer:
             self.raw.append(dict(values))
             self.calibration.append((self._last + after) / 2)
             self._last = after
+            if self.on_round is not None:
+                self.on_round(self.count)
 
     def values(self, name: str) -> list[float | None]:
         return [None if r.get(name) is None else float(r[name]) for r in self.raw]

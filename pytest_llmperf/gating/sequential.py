@@ -18,7 +18,7 @@ at the confidence of ``paired_confidence`` (Bonferroni over the looks and the te
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from .baselines import BaselineKey
 from .checker import Checker
@@ -37,8 +37,28 @@ def record_interrupted(check: "Checker", metrics: Sequence[RoundMetric], measure
                               "note": f"{len(values)} round(s) measured before the session was interrupted; not judged"})
 
 
+class RoundProgress:
+    """One line per round (or pair) through ``say``: how far the test is, and at the second look which
+    metrics are still undecided, so that a slow run says why it is slow."""
+
+    def __init__(self, say: Callable[[str], None] | None, nodeid: str, unit: str, first: int, most: int):
+        self.say, self.nodeid, self.unit, self.first, self.most = say, nodeid, unit, first, most
+        self.undecided: list[str] = []
+
+    def __call__(self, done: int) -> None:
+        if self.say is None:
+            return
+        if self.undecided:
+            self.say(f"{self.nodeid}: {self.unit} {done} of {self.most}; undecided: {', '.join(self.undecided)}")
+        elif self.most > self.first:
+            self.say(f"{self.nodeid}: {self.unit} {done} of {self.first} (up to {self.most} while a metric is undecided)")
+        else:
+            self.say(f"{self.nodeid}: {self.unit} {done} of {self.first}")
+
+
 def gate_rounds(check: "Checker", metrics: Sequence[RoundMetric], measurer: RoundMeasurer, settings: RoundSettings,
-                workload: dict[str, Any], *, key: BaselineKey | None = None, extra: dict | None = None) -> None:
+                workload: dict[str, Any], *, key: BaselineKey | None = None, extra: dict | None = None,
+                say: Callable[[str], None] | None = None) -> None:
     """Measure ``rounds``, then up to ``max_rounds`` while any metric is INCONCLUSIVE (the two-look rule of
     the module docstring), and record each metric on ``check``."""
     key = check.resolve_key(key, metrics[0].name)
@@ -55,10 +75,14 @@ def gate_rounds(check: "Checker", metrics: Sequence[RoundMetric], measurer: Roun
         return judgement.verdict == "inconclusive" and decidable(entry, rounds, judgement, metric,  # type: ignore[arg-type]
                                                                   settings, settings.max_rounds)
 
+    announce = RoundProgress(say, check.nodeid, "round", settings.rounds,
+                             settings.rounds if check.update else max(settings.max_rounds, settings.rounds))
+    measurer.on_round = announce
     try:
         measurer.more(settings.rounds)
         # Recording a baseline compares with nothing: its rounds are what they are.
         if not check.update and measurer.count < settings.max_rounds and any(map(undecided, metrics)):
+            announce.undecided = [m.name for m in metrics if undecided(m)]
             measurer.more(settings.max_rounds - measurer.count)  # the second and last look
     except KeyboardInterrupt:  # Ctrl-C, SIGTERM: keep the rounds measured so far, judge nothing
         record_interrupted(check, metrics, measurer)
@@ -91,7 +115,8 @@ def paired_confidence(settings: RoundSettings, metrics: int) -> float:
 
 
 def gate_pairs(check: "Checker", metrics: Sequence[RoundMetric], measurer: PairedMeasurer, settings: RoundSettings,
-               workload: dict[str, Any], reference: dict[str, Any], *, extra: dict | None = None) -> None:
+               workload: dict[str, Any], reference: dict[str, Any], *, extra: dict | None = None,
+               say: Callable[[str], None] | None = None) -> None:
     """Measure pairs, one more look while any metric is INCONCLUSIVE (module docstring), and record each
     metric on ``check`` against the reference side."""
     first, most = pair_counts(settings)
@@ -102,9 +127,12 @@ def gate_pairs(check: "Checker", metrics: Sequence[RoundMetric], measurer: Paire
             return False
         return judge_recorded_pairs(measurer.record(metric.name), metric, settings, confidence).verdict == "inconclusive"
 
+    announce = RoundProgress(say, check.nodeid, "pair", first, most)
+    measurer.on_round = announce
     try:
         measurer.more(first)
         if most > measurer.count and any(map(undecided, metrics)):
+            announce.undecided = [m.name for m in metrics if undecided(m)]
             measurer.more(most - measurer.count)
     except KeyboardInterrupt:  # keep what was measured; judge nothing
         for metric in metrics:

@@ -86,6 +86,8 @@ class LlmperfSession:
         self.timings: dict[str, float] = {}
         """Seconds per phase (load, warm-up, calibrate, generate, score), each counted once (``_Timer``)."""
         self._timer_stack: list = []
+        self.say: Callable[[str], None] | None = None
+        """Where one-line progress reports go (the terminal), or None: silent (not a terminal, LLMPERF_PROGRESS=0)."""
 
     # -- model and engines --------------------------------------------------
 
@@ -141,6 +143,12 @@ class LlmperfSession:
                 return self.reference_engine(target)
         raise UsageError("the reference engine", "the engine under test was not loaded by this session",
                          "take the engine from the llmperf_engine fixture")
+
+    def side(self, engine: Engine) -> str:
+        """``reference`` for the reference engine of a paired session, else ``current`` (a part of every key
+        under which runs and predictions are shared, so that the two sides never share one)."""
+        return "reference" if any(loaded is engine and target.reference for target, loaded in self._engines.items()) \
+            else "current"
 
     def engine(self, target: EngineTarget) -> Engine:
         """The loaded engine for ``target``; loaded on first use, then cached.

@@ -54,6 +54,17 @@ def _is_terminal(stream) -> bool:
         return False
 
 
+def lines_enabled(isatty: bool) -> bool:
+    """Whether one-line progress reports (a performance test's rounds) go to a terminal whose ``isatty``
+    is given: the same switch as the bars (``LLMPERF_PROGRESS``), never inside an xdist worker."""
+    if os.environ.get(XDIST_WORKER_ENV):
+        return False
+    switch = os.environ.get(ENV_SWITCH, "").strip().lower()
+    if switch in ("0", "false", "no", "off"):
+        return False
+    return isatty or switch in ("1", "true", "yes", "on")
+
+
 def enabled() -> bool:
     """Whether a bar started now would be drawn."""
     if os.environ.get(XDIST_WORKER_ENV):

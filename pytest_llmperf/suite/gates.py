@@ -141,3 +141,62 @@ def gate_logits(check: Checker, session: LlmperfSession, engine: Engine, prompts
         check.fail(f"logits: {exc}")
     else:
         logits.gate(check, profile, results)
+
+
+# -- paired A/B: the reference side scored on the same items ---------------------------------------
+
+def _reference_setup(session: LlmperfSession, reference: Engine) -> dict:
+    return {**session.settings.compare.describe(), "engine_info": dataclasses.asdict(reference.info)}  # type: ignore[union-attr]
+
+
+def compare_mmlu(check: Checker, session: LlmperfSession, engine: Engine, mode: str, found) -> None:
+    """Under ``--llmperf-compare``: the reference engine answers the same MMLU questions and the two
+    sides are compared question by question (McNemar's exact test); ``mmlu.accuracy.<mode>.vs_reference``
+    (accuracy points, this side minus the reference) is REGRESSED beyond ``[mmlu] tolerance_points``.
+    Without ``--llmperf-compare`` nothing happens."""
+    if session.settings.compare is None:
+        return
+    from ..gating.paired import mcnemar_exact
+    from .runs import mmlu_predictions
+
+    reference = session.reference_for(engine)
+    theirs = mmlu_predictions(session, reference, mode)
+    if [p.origin for p in theirs.predictions] != [p.origin for p in found.predictions]:
+        check.fail("MMLU: the reference was asked other questions than this side; both sides must use one profile")
+        return
+    paired = mcnemar_exact([p.correct for p in theirs.predictions], [p.correct for p in found.predictions])
+    points = dataclasses.replace(paired, reference=100 * paired.reference, current=100 * paired.current,
+                                 difference=100 * paired.difference, low=100 * paired.low, high=100 * paired.high)
+    profile = session.profile
+    check.paired_accuracy(f"mmlu.accuracy.{mode}.vs_reference", points, "points", profile.mmlu.tolerance_points,
+                          _reference_setup(session, reference),
+                          setting=f"{profile.source or profile.name}: mmlu.tolerance_points")
+
+
+def compare_rouge(check: Checker, session: LlmperfSession, engine: Engine, target_id: str, nodeid: str,
+                  result: RougeResult) -> None:
+    """Under ``--llmperf-compare``: the reference engine's own accuracy run over the same samples, and the
+    two sides' per-sample ROUGE compared by a paired bootstrap; ``rouge.<score>.vs_reference`` (ROUGE
+    points, this side minus the reference) for each score is REGRESSED beyond ``[rouge] tolerance_points``.
+    Without ``--llmperf-compare`` nothing happens."""
+    if session.settings.compare is None:
+        return
+    from ..gating.paired import paired_bootstrap
+    from ..config.profiles import ROUGE_SCORES
+    from .runs import accuracy_run
+
+    reference = session.reference_for(engine)
+    dataset = openorca_dataset(session)
+    run = accuracy_run(session, reference, f"{target_id}-reference", nodeid).run
+    theirs = score_rouge(session, run.accuracy_log, dataset.references)
+    if len(theirs.per_sample) != len(result.per_sample) or not result.per_sample:
+        check.fail(f"ROUGE: {len(theirs.per_sample)} samples scored on the reference, {len(result.per_sample)} "
+                   "here; both sides must answer every sample (see the accuracy logs)")
+        return
+    profile, setup = session.profile, _reference_setup(session, reference)
+    for index, score in enumerate(ROUGE_SCORES):
+        paired = paired_bootstrap([100 * s[index] for s in theirs.per_sample],
+                                  [100 * s[index] for s in result.per_sample])
+        check.paired_accuracy(f"rouge.{score}.vs_reference", paired, "points", profile.rouge.tolerance_points, setup,
+                              setting=f"{profile.source or profile.name}: rouge.tolerance_points")
+

@@ -131,7 +131,7 @@ def gate_in_rounds(check: "Checker", session: "LlmperfSession", engine: "Engine"
     if session.settings.update_baselines:  # a baseline always gets its full count of rounds
         settings = round_settings(session, rounds=session.profile.performance.baseline_rounds)
     try:
-        gate_rounds(check, metrics, measurer, settings, workload, extra=extra)
+        gate_rounds(check, metrics, measurer, settings, workload, extra=extra, say=session.say)
     finally:  # each round's wall time, for --llmperf-durations and results.json's "durations"
         check.user_properties.append((TIMING, {"rounds": round_seconds}))
     return measurer
@@ -173,7 +173,7 @@ def gate_paired(check: "Checker", session: "LlmperfSession", engine: "Engine", m
     measurer = PairedMeasurer(timed(reference), timed(engine), meter)
     try:
         gate_pairs(check, metrics, measurer, round_settings(session), workload, reference_setup(session, reference),
-                   extra=extra)
+                   extra=extra, say=session.say)
     finally:
         check.user_properties.append((TIMING, {"rounds": round_seconds}))
     return measurer

@@ -125,13 +125,14 @@ def _once(session: LlmperfSession, engine: Engine, kind: tuple[str, str], nodeid
         with session.timed("generate"):
             return make(), nodeid
 
-    run, owner = session.shared(("loadgen-run", engine.info.engine, engine.info.device, *kind), timed)
+    run, owner = session.shared(("loadgen-run", engine.info.engine, engine.info.device, session.side(engine), *kind),
+                                timed)
     return SuiteRun(run, owner, reused=not made)
 
 
 def _warm_up(session: LlmperfSession, engine: Engine, prompts: list[list[int]]) -> None:
     """One tiny generate per engine, so one-time start-up costs stay out of LoadGen's numbers."""
-    key = ("loadgen-warm-up", engine.info.engine, engine.info.device)
+    key = ("loadgen-warm-up", engine.info.engine, engine.info.device, session.side(engine))
 
     def warm_up():
         with session.timed("warm-up"):
@@ -192,7 +193,8 @@ def mmlu_predictions(session: LlmperfSession, engine: Engine, mode: str) -> Mmlu
     prompts_key = ("mmlu-prompts", location, section.shots, section.max_length, tuple(section.subjects))
     prompts = session.shared(prompts_key, lambda: build_prompts(data, section.shots, section.max_length,
                                                                 mmlu.prompt_token_count(session.tokenizer)))
-    predictions_key = ("mmlu-predictions", engine.info.engine, engine.info.device, prompts_key, tuple(section.modes))
+    predictions_key = ("mmlu-predictions", engine.info.engine, engine.info.device, session.side(engine), prompts_key,
+                       tuple(section.modes))
     with session.timed("score"):
         predictions = session.shared(predictions_key, lambda: mmlu.score_modes(engine, session.tokenizer, prompts,
                                                                                section.modes))

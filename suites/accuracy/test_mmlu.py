@@ -26,3 +26,4 @@ def test_mmlu_accuracy(mode, llmperf_engine, llmperf_session, llmperf_check, req
           f"{result.table()}")
     kit.gate_mmlu(llmperf_check, llmperf_session.profile, result,
                   extra={**found.extra(), "predictions": str(predictions_file)})
+    kit.compare_mmlu(llmperf_check, llmperf_session, llmperf_engine, mode, found)  # under --llmperf-compare

@@ -25,3 +25,5 @@ def test_openorca_rouge(llmperf_engine, llmperf_target, llmperf_session, llmperf
     result = kit.score_rouge(llmperf_session, shared.run.accuracy_log, dataset.references)
     print(f"\nrougeLsum sentence splitter: {result.splitter}\n{result.mlperf_dict()}")
     kit.gate_rouge(llmperf_check, llmperf_session.profile, result, expected_samples=len(dataset))
+    kit.compare_rouge(llmperf_check, llmperf_session, llmperf_engine, llmperf_target.id, request.node.nodeid,
+                      result)  # under --llmperf-compare

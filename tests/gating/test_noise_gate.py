@@ -334,3 +334,14 @@ def test_the_two_look_rule_holds_its_false_fail_rate_at_the_minimum_effect(tmp_p
         check, _ = _gate(tmp_path, store, noisy(40 * 0.85, 6, 0.03, seed), settings=settings)
         fails += check.metrics[0].verdict == "fail"
     assert fails / runs <= 0.025 + 0.02  # 2.5% plus about 2.5 standard errors of 400 runs
+
+
+def test_each_round_reports_a_progress_line_naming_what_is_still_undecided(tmp_path):
+    store = _store(tmp_path, _entry(noisy(40, 5, 0.03, 1)))
+    check = Checker("suites/performance/test_decode.py::test_decode[transformers-cpu]", [], store, False, False)
+    check.bind(baseline_key=KEY, engine_key="transformers-cpu")
+    supply, lines = iter(noisy(40 * 0.845, 8, 0.03, 7)), []
+    measurer = RoundMeasurer(lambda index: {THROUGHPUT.name: next(supply)}, lambda: 1.0, "k", FixedMeter((0.0,)))
+    gate_rounds(check, [THROUGHPUT], measurer, RoundSettings(rounds=5, max_rounds=8), WORKLOAD, say=lines.append)
+    assert len(lines) == 8 and lines[0].endswith(": round 1 of 5 (up to 8 while a metric is undecided)")
+    assert lines[5].endswith("round 6 of 8; undecided: decode.tokens_per_second")

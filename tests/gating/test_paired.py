@@ -2,6 +2,7 @@
 recording (Checker.against_reference); ``--llmperf-compare REF`` as parsed (config.compare)."""
 
 import argparse
+import dataclasses
 import math
 import random
 
@@ -10,8 +11,8 @@ import pytest
 from pytest_llmperf.config.compare import parse_compare
 from pytest_llmperf.gating.baselines import BaselineKey
 from pytest_llmperf.gating.checker import BASELINE, Checker
-from pytest_llmperf.gating.paired import (PairedMeasurer, judge_pairs, mcnemar_exact, paired_bootstrap,
-                                          pairs_needed)
+from pytest_llmperf.gating.paired import (PairedMeasurer, accuracy_verdict, judge_pairs, mcnemar_exact,
+                                          paired_bootstrap, pairs_needed)
 from pytest_llmperf.gating.rounds import RoundMetric, RoundSettings
 from pytest_llmperf.gating.sequential import gate_pairs, paired_confidence
 
@@ -93,7 +94,7 @@ def test_a_step_change_of_the_machine_mid_run_falls_on_both_sides_alike():
     speed = iter([54, 54, 54] + [34] * 40)
     noise = random.Random(5)
     measurer = PairedMeasurer(lambda i: {"x": next(speed) * noise.lognormvariate(0, 0.01)},
-                              lambda i: {"x": next(speed) * noise.lognormvariate(0, 0.01)})
+                              lambda i: {"x": next(speed) * noise.lognormvariate(0, 0.01)}, BurstMeter(()))
     measurer.more(6)
     assert measurer.order[:8] == ["reference", "current", "current", "reference"] * 2
     found = judge(measurer.values("x", "reference"), measurer.values("x", "current"))
@@ -102,13 +103,26 @@ def test_a_step_change_of_the_machine_mid_run_falls_on_both_sides_alike():
     assert found.verdict != "regressed", found.describe()
 
 
+class BurstMeter:
+    """Plumbing: a neighbour's burst during the rounds listed (CPU fraction 0.5 there, 0 elsewhere)."""
+
+    def __init__(self, busy_rounds):
+        self.busy, self.round = set(busy_rounds), -1
+
+    def start(self):
+        self.round += 1
+
+    def stop(self):
+        return 0.5 if self.round in self.busy else 0.0
+
+
 # -- the two-look rule and what a test records -------------------------------------------------------
 
 def _gate(reference, current, settings=RoundSettings(paired_rounds=6, paired_max_rounds=12), metric=THROUGHPUT):
     check = Checker("suites/performance/test_decode.py::test_decode[transformers-cpu]", [], None, False, False)
     check.bind(baseline_key=KEY, engine_key="transformers-cpu")
     a, b = iter(reference), iter(current)
-    measurer = PairedMeasurer(lambda i: {metric.name: next(a)}, lambda i: {metric.name: next(b)})
+    measurer = PairedMeasurer(lambda i: {metric.name: next(a)}, lambda i: {metric.name: next(b)}, BurstMeter(()))
     gate_pairs(check, [metric], measurer, settings, WORKLOAD, REFERENCE)
     return check, measurer
 
@@ -164,6 +178,23 @@ def test_the_rule_holds_its_false_fail_rate_at_the_minimum_effect():
     assert fails / runs <= 0.025 + 0.02
 
 
+def test_pairs_beside_a_neighbour_are_left_out_and_said_so():
+    # The burst slows the reference's round of pairs 1 and 4 (rounds 3 and 8 in the order A B B A A B ...).
+    reference, current = pairs(40, 1.0, 6, 0.01, 11)
+    reference[1] *= 0.6
+    reference[4] *= 0.6
+    a, b = iter(reference), iter(current)
+    measurer = PairedMeasurer(lambda i: {THROUGHPUT.name: next(a)}, lambda i: {THROUGHPUT.name: next(b)},
+                              BurstMeter({3, 8}))
+    check = Checker("t::t", [], None, False, False)
+    gate_pairs(check, [THROUGHPUT], measurer, RoundSettings(paired_rounds=6, paired_max_rounds=6), WORKLOAD,
+               REFERENCE)
+    (metric,) = check.metrics
+    assert metric.extra["paired"]["left_out"] == 2 and metric.extra["paired"]["pairs"] == 4
+    assert "2 beside a neighbour left out" in metric.limit
+    assert metric.extra["paired"]["verdict"] == "pass"  # judged on all six, the burst reads as +30% or noise
+
+
 def test_a_round_without_the_metric_fails_naming_both_sides():
     check, _ = _gate([40.0] * 6, [40.0, None, 40.0, 40.0, 40.0, 40.0])
     assert any("not measured in every round of both sides" in line for line in check.failures)
@@ -178,7 +209,7 @@ def test_an_interrupt_keeps_what_was_measured_and_judges_nothing():
         return {THROUGHPUT.name: next(values)}
 
     check = Checker("t::t", [], None, False, False)
-    measurer = PairedMeasurer(lambda i: {THROUGHPUT.name: 40.0}, current)
+    measurer = PairedMeasurer(lambda i: {THROUGHPUT.name: 40.0}, current, BurstMeter(()))
     with pytest.raises(KeyboardInterrupt):
         gate_pairs(check, [THROUGHPUT], measurer, RoundSettings(), WORKLOAD, REFERENCE)
     (metric,) = check.metrics
@@ -209,6 +240,32 @@ def test_the_paired_bootstrap_sees_a_rouge_drop_and_not_its_absence():
     assert same.p_value == 1.0 and same.difference == 0
     with pytest.raises(ValueError, match="same, non-empty list of samples"):
         paired_bootstrap([], [])
+
+
+def points(paired):
+    """A paired accuracy difference in accuracy points, as the MMLU suite gates it."""
+    return dataclasses.replace(paired, difference=100 * paired.difference, low=100 * paired.low,
+                               high=100 * paired.high)
+
+
+def test_a_paired_accuracy_drop_beyond_the_tolerance_fails_the_test_and_a_trade_does_not():
+    reference = [True] * 60 + [False] * 40
+    check = Checker("suites/accuracy/test_mmlu.py::test_mmlu_accuracy[loglikelihood-transformers-cpu]", [], None,
+                    False, False)
+    lost = mcnemar_exact(reference, [True] * 40 + [False] * 60)
+    metric = check.paired_accuracy("mmlu.accuracy.loglikelihood.vs_reference", points(lost), "points", 2.0,
+                                   REFERENCE, setting="p.toml: mmlu.tolerance_points")
+    assert metric.verdict == "fail" and metric.value == pytest.approx(-20.0)
+    (line,) = check.failures
+    assert "REGRESSED against the reference" in line and "mmlu.tolerance_points" in line
+    assert metric.extra["paired"]["verdict"] == "regressed" and metric.extra["paired"]["discordant"] == 20
+    # The same answers on both sides: no difference, no spread, PASS.
+    same = mcnemar_exact(reference, reference)
+    assert accuracy_verdict(points(same), 2.0) == "pass"
+    # Ten questions lost and ten won of 100: the interval (about -6..+6 points) straddles the tolerance.
+    traded = mcnemar_exact(reference, [False] * 10 + [True] * 50 + [True] * 10 + [False] * 30)
+    assert accuracy_verdict(points(traded), 2.0) == "inconclusive"
+    assert accuracy_verdict(points(mcnemar_exact(reference, [True] * 100)), 2.0) == "improved"
 
 
 # -- --llmperf-compare REF ---------------------------------------------------------------------------
@@ -242,3 +299,17 @@ def test_a_bad_compare_names_the_pair_and_the_forms(text, message):
 def test_change_is_the_geometric_mean_of_the_pair_ratios():
     found = judge([10, 20, 40], [11, 22, 44])
     assert found.change == pytest.approx(0.10) and math.isclose(found.low, found.high, rel_tol=1e-9)
+
+
+def test_each_pair_reports_a_progress_line_naming_what_is_still_undecided():
+    lines = []
+    check = Checker("suites/performance/test_decode.py::test_decode[transformers-cpu]", [], None, False, False)
+    a, b = iter([40, 30, 52, 35, 45, 28] * 2), iter([33, 39, 40, 44, 31, 36] * 2)
+    measurer = PairedMeasurer(lambda i: {THROUGHPUT.name: next(a)}, lambda i: {THROUGHPUT.name: next(b)},
+                              BurstMeter(()))
+    gate_pairs(check, [THROUGHPUT], measurer, RoundSettings(paired_rounds=6, paired_max_rounds=12), WORKLOAD,
+               REFERENCE, say=lines.append)
+    assert len(lines) == 12
+    assert lines[0] == ("suites/performance/test_decode.py::test_decode[transformers-cpu]: pair 1 of 6 "
+                        "(up to 12 while a metric is undecided)")
+    assert lines[6].endswith("pair 7 of 12; undecided: decode.tokens_per_second")
