@@ -22,6 +22,8 @@ from unittest import mock
 
 import pytest
 
+from pytest_llmperf.cli import main
+
 REPO = Path(__file__).resolve().parents[2]
 
 SUITE = '''
@@ -117,8 +119,6 @@ def sessions(tmp_path_factory):
 
 def llmperf(*argv) -> int:
     """The real ``llmperf`` entry point, limited to ``report``."""
-    from pytest_llmperf.cli import main
-
     with mock.patch.dict(main.COMMANDS, {"report": main.COMMANDS["report"]}, clear=True):
         return main.main([str(arg) for arg in argv])
 
@@ -198,6 +198,24 @@ def test_against_the_run_whose_rounds_became_the_baselines_the_verdicts_are_the_
     assert run.pop("offline.samples_per_second") is None  # not in the earlier run: "new"
     folder.pop("offline.samples_per_second")
     assert run == folder
+
+
+def test_compare_of_two_runs_reaches_the_reports_verdicts_against_the_earlier_run(sessions, tmp_path, capsys):
+    _, against_run = report(sessions["judged"], sessions["recorded"], tmp_path / "run")
+    capsys.readouterr()
+    with mock.patch.dict(main.COMMANDS, {"compare": main.COMMANDS["compare"]}, clear=True):
+        status = main.main(["compare", str(sessions["recorded"]), str(sessions["judged"])])
+    printed = capsys.readouterr().out
+    labels = {"pass": "PASS", "fail": "REGRESSED", "inconclusive": "INCONCLUSIVE", None: "NEW"}
+    expected = {m["name"]: labels[m["comparison"]["verdict"]] for m in against_run["metrics"]}
+    shown = {}
+    for line in printed.splitlines():
+        words = line.split()
+        if words and words[0].startswith("plumbing-cpu/"):
+            shown[words[0].split("/", 1)[1]] = words[-1]
+    improved = {name for name, label in shown.items() if label == "IMPROVED"}
+    assert {name: ("PASS" if name in improved else label) for name, label in shown.items()} == expected
+    assert status == 1 and "REGRESSED plumbing-cpu/decode.tokens_per_second" in printed
 
 
 def test_a_faster_baseline_makes_a_passed_run_regress(sessions, tmp_path, capsys):
