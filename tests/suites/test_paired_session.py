@@ -1,5 +1,6 @@
 """Paired A/B end to end on the real engine: the decode suite under ``--llmperf-compare``, with a real
-slowdown made by a real engine setting (a batch of 2 instead of 16 for four prompts), then A/A."""
+slowdown made by a real engine setting (a batch of 2 instead of 16 for four prompts).  That an A/A session
+does not read REGRESSED is shown by benchmarks/bench_paired.py (and by the simulations of tests/gating/test_paired.py)."""
 
 import json
 import re
@@ -34,7 +35,7 @@ def _run(pytester, profile: Path, compare: str, out: str):
     return result, metric
 
 
-def test_a_smaller_batch_is_regressed_against_the_reference_and_an_a_a_session_is_not(pytester):
+def test_a_smaller_batch_is_regressed_against_the_reference(pytester):
     result, metric = _run(pytester, _profile(pytester, 2), "max_batch_size=16", "ab")
     result.assert_outcomes(failed=1)
     paired = metric["extra"]["paired"]
@@ -47,7 +48,3 @@ def test_a_smaller_batch_is_regressed_against_the_reference_and_an_a_a_session_i
     result.stdout.fnmatch_lines(["*decode.tokens_per_second REGRESSED against the reference*"
                                  "--llmperf-compare max_batch_size=16*"])
 
-    # A/A: the same setup on both sides never reads as a regression.
-    result, metric = _run(pytester, _profile(pytester, 2), "same", "aa")
-    assert metric["extra"]["paired"]["verdict"] in ("pass", "inconclusive"), metric["extra"]["paired"]
-    assert result.ret == 0
