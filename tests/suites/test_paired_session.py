@@ -19,7 +19,9 @@ def _profile(pytester, max_batch_size: int) -> Path:
     """The embedded profile with another batch size and four pairs (a short test)."""
     text = profile_path("embedded").read_text()
     text = re.sub(r"(?m)^max_batch_size = \d+$", f"max_batch_size = {max_batch_size}", text)
-    text = text.replace("[performance]\n", "[performance]\npaired_rounds = 4\npaired_max_rounds = 4\n", 1)
+    text = re.sub(r"(?m)^paired_rounds = \d+$", "paired_rounds = 4", text)
+    text = re.sub(r"(?m)^paired_max_rounds = \d+$", "paired_max_rounds = 4", text)
+    assert "paired_rounds = 4" in text and "paired_max_rounds = 4" in text, "the embedded profile lost its paired keys"
     path = pytester.path / f"batch-{max_batch_size}.toml"
     path.write_text(text)
     return path
