@@ -128,3 +128,38 @@ def test_the_launcher_runs_a_command_against_the_server_and_stops_it(tmp_path):
     port = int(endpoint.rsplit(":", 1)[1].split("/")[0])
     with pytest.raises(OSError):  # stopped: nothing listens there any more
         socket.create_connection(("127.0.0.1", port), timeout=2).close()
+
+
+@pytest.mark.slow
+def test_a_paired_session_measures_two_real_servers_side_by_side(llama_cpp_server, pytester, tmp_path):
+    """--llmperf-compare endpoint=URL: the decode suite against two llama-cpp-python servers of one model, the
+    second as the reference; both are measured in alternating rounds and the verdict names the reference."""
+    import json
+    import re
+    from pathlib import Path
+
+    from engine_fixtures import start_llama_cpp_server
+    from pytest_llmperf.config.profiles import profile_path
+
+    suite = Path(__file__).resolve().parents[2] / "suites" / "performance" / "test_decode.py"
+    pytester.path.joinpath("test_decode.py").write_text(suite.read_text())
+    profile = re.sub(r"(?m)^paired_rounds = \d+$", "paired_rounds = 3", profile_path("embedded").read_text())
+    profile = re.sub(r"(?m)^paired_max_rounds = \d+$", "paired_max_rounds = 3", profile)
+    pytester.path.joinpath("paired.toml").write_text(profile)
+    with start_llama_cpp_server(tmp_path / "current.log") as current:
+        result = pytester.runpytest_subprocess(
+            "-m", "cpu", "-p", "no:randomly", "--llmperf-engine", "openai", "--llmperf-endpoint", current.base_url,
+            "--llmperf-compare", f"endpoint={llama_cpp_server.base_url}", "--llmperf-profile",
+            str(pytester.path / "paired.toml"), "--llmperf-out", str(pytester.path / "out"))
+    data = json.loads((pytester.path / "out" / "results.json").read_text())
+    (metric,) = [m for m in data["metrics"] if m["name"] == "decode.tokens_per_second"]
+    paired = metric["extra"]["paired"]
+    assert paired["pairs"] == 3 and paired["rounds"]["order"] == ["reference", "current", "current", "reference",
+                                                                  "reference", "current"]
+    assert all(v > 0 for side in ("reference", "current") for v in paired["rounds"][side])
+    setup = paired["reference_setup"]
+    assert setup["endpoint"] == llama_cpp_server.base_url
+    assert setup["engine_info"]["engine"] == "openai-llama-cpp-python"
+    # One model on two identical servers: no regression (3 pairs may well not decide: INCONCLUSIVE passes).
+    assert paired["verdict"] in ("pass", "inconclusive"), paired
+    assert result.ret == 0
