@@ -66,11 +66,11 @@ def run(args: argparse.Namespace) -> int:
     for row in rows:
         counts[LABELS[row.status]] = counts.get(LABELS[row.status], 0) + 1
     print(f"against {label}: " + ", ".join(f"{n} {name}" for name, n in sorted(counts.items())))
-    for row in rows:
-        if row.status == "inconclusive" and row.judgement is not None and hasattr(row.judgement, "pairs"):
-            from ..gating.paired import pairs_needed
+    from ..gating.paired import PairedJudgement, pairs_needed
 
-            needed = pairs_needed(row.judgement)  # type: ignore[arg-type]
+    for row in rows:
+        if row.status == "inconclusive" and isinstance(row.judgement, PairedJudgement):
+            needed = pairs_needed(row.judgement)
             if needed:
                 print(f"INCONCLUSIVE {row.id}: about {needed} pairs of this spread would decide "
                       "([performance] paired_max_rounds)")

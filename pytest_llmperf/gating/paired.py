@@ -203,6 +203,9 @@ class PairedMeasurer:
     (A B, B A, ...), each round inside ``meter``.  One meter serves both sides: the idle side's
     processes (an engine core, a server) count as this run's own CPU use, not as a neighbour's."""
 
+    calibration: tuple = ()
+    """Paired rounds are not calibrated (each pair is its own control); here so callers of either measurer read it."""
+
     def __init__(self, measure_reference: Callable[[int], dict[str, float]],
                  measure_current: Callable[[int], dict[str, float]], meter: ContentionMeter | None = None):
         self.measure = {"reference": measure_reference, "current": measure_current}
@@ -230,9 +233,6 @@ class PairedMeasurer:
                 self.order.append(side)
             if self.on_round is not None:
                 self.on_round(self.count)
-
-    calibration: tuple = ()
-    """Paired rounds are not calibrated (each pair is its own control); here so callers of either measurer read it."""
 
     def values(self, name: str, side: str = "current") -> list[float | None]:
         """``name``'s value in each round of ``side`` (default: the side under test)."""

@@ -81,9 +81,10 @@ def gate_rounds(check: "Checker", metrics: Sequence[RoundMetric], measurer: Roun
     try:
         measurer.more(settings.rounds)
         # Recording a baseline compares with nothing: its rounds are what they are.
-        if not check.update and measurer.count < settings.max_rounds and any(map(undecided, metrics)):
+        if not check.update and measurer.count < settings.max_rounds:
             announce.undecided = [m.name for m in metrics if undecided(m)]
-            measurer.more(settings.max_rounds - measurer.count)  # the second and last look
+            if announce.undecided:
+                measurer.more(settings.max_rounds - measurer.count)  # the second and last look
     except KeyboardInterrupt:  # Ctrl-C, SIGTERM: keep the rounds measured so far, judge nothing
         record_interrupted(check, metrics, measurer)
         raise
@@ -131,9 +132,10 @@ def gate_pairs(check: "Checker", metrics: Sequence[RoundMetric], measurer: Paire
     measurer.on_round = announce
     try:
         measurer.more(first)
-        if most > measurer.count and any(map(undecided, metrics)):
+        if most > measurer.count:
             announce.undecided = [m.name for m in metrics if undecided(m)]
-            measurer.more(most - measurer.count)
+            if announce.undecided:
+                measurer.more(most - measurer.count)
     except KeyboardInterrupt:  # keep what was measured; judge nothing
         for metric in metrics:
             values = sorted(v for v in measurer.values(metric.name) if v is not None)

@@ -144,6 +144,11 @@ class LlmperfSession:
         raise UsageError("the reference engine", "the engine under test was not loaded by this session",
                          "take the engine from the llmperf_engine fixture")
 
+    def reference_setup(self, reference: Engine) -> dict[str, Any]:
+        """What results.json records of a paired session's reference side: ``--llmperf-compare`` as parsed and
+        the info (versions, options, device) of the engine it made."""
+        return {**self.settings.compare.describe(), "engine_info": dataclasses.asdict(reference.info)}  # type: ignore[union-attr]
+
     def side(self, engine: Engine) -> str:
         """``reference`` for the reference engine of a paired session, else ``current`` (a part of every key
         under which runs and predictions are shared, so that the two sides never share one)."""

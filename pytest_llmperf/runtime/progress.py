@@ -67,14 +67,7 @@ def lines_enabled(isatty: bool) -> bool:
 
 def enabled() -> bool:
     """Whether a bar started now would be drawn."""
-    if os.environ.get(XDIST_WORKER_ENV):
-        return False
-    switch = os.environ.get(ENV_SWITCH, "").strip().lower()
-    if switch in ("0", "false", "no", "off"):
-        return False
-    if switch in ("1", "true", "yes", "on"):
-        return True
-    return _is_terminal(sys.stderr) and _is_terminal(sys.stdout)
+    return lines_enabled(_is_terminal(sys.stderr) and _is_terminal(sys.stdout))
 
 
 class SilentBar:

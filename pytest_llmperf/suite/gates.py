@@ -145,10 +145,6 @@ def gate_logits(check: Checker, session: LlmperfSession, engine: Engine, prompts
 
 # -- paired A/B: the reference side scored on the same items ---------------------------------------
 
-def _reference_setup(session: LlmperfSession, reference: Engine) -> dict:
-    return {**session.settings.compare.describe(), "engine_info": dataclasses.asdict(reference.info)}  # type: ignore[union-attr]
-
-
 def compare_mmlu(check: Checker, session: LlmperfSession, engine: Engine, mode: str, found) -> None:
     """Under ``--llmperf-compare``: the reference engine answers the same MMLU questions and the two
     sides are compared question by question (McNemar's exact test); ``mmlu.accuracy.<mode>.vs_reference``
@@ -169,7 +165,7 @@ def compare_mmlu(check: Checker, session: LlmperfSession, engine: Engine, mode: 
                                  difference=100 * paired.difference, low=100 * paired.low, high=100 * paired.high)
     profile = session.profile
     check.paired_accuracy(f"mmlu.accuracy.{mode}.vs_reference", points, "points", profile.mmlu.tolerance_points,
-                          _reference_setup(session, reference),
+                          session.reference_setup(reference),
                           setting=f"{profile.source or profile.name}: mmlu.tolerance_points")
 
 
@@ -194,7 +190,7 @@ def compare_rouge(check: Checker, session: LlmperfSession, engine: Engine, targe
         check.fail(f"ROUGE: {len(theirs.per_sample)} samples scored on the reference, {len(result.per_sample)} "
                    "here; both sides must answer every sample (see the accuracy logs)")
         return
-    profile, setup = session.profile, _reference_setup(session, reference)
+    profile, setup = session.profile, session.reference_setup(reference)
     for index, score in enumerate(ROUGE_SCORES[:3]):  # rougeLsum: reported, not gated
         paired = paired_bootstrap([100 * s[index] for s in theirs.per_sample],
                                   [100 * s[index] for s in result.per_sample])

@@ -141,11 +141,6 @@ def _on_engine(measure: Callable, engine: "Engine", index: int) -> dict[str, flo
     return measure(index, engine)
 
 
-def reference_setup(session: "LlmperfSession", reference: "Engine") -> dict[str, Any]:
-    """What results.json records of the reference side: ``--llmperf-compare`` and the engine it made."""
-    return {**session.settings.compare.describe(), "engine_info": dataclasses.asdict(reference.info)}  # type: ignore[union-attr]
-
-
 def gate_paired(check: "Checker", session: "LlmperfSession", engine: "Engine", metrics: Sequence[RoundMetric],
                 measure: Callable[[int, "Engine"], dict[str, float]], workload: dict[str, Any], *,
                 extra: dict | None = None) -> PairedMeasurer:
@@ -172,7 +167,7 @@ def gate_paired(check: "Checker", session: "LlmperfSession", engine: "Engine", m
 
     measurer = PairedMeasurer(timed(reference), timed(engine), meter)
     try:
-        gate_pairs(check, metrics, measurer, round_settings(session), workload, reference_setup(session, reference),
+        gate_pairs(check, metrics, measurer, round_settings(session), workload, session.reference_setup(reference),
                    extra=extra, say=session.say)
     finally:
         check.user_properties.append((TIMING, {"rounds": round_seconds}))

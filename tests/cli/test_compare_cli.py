@@ -39,23 +39,14 @@ PLAN = json.loads((Path(__file__).parent / "pairs.json").read_text())
 SETTINGS = RoundSettings(paired_rounds=6, paired_max_rounds=12, source="test_pairs.py")
 
 
-class QuietMeter(ContentionMeter):
-    """Plumbing: every round had the machine to itself."""
-
-    def start(self):
-        pass
-
-    def stop(self):
-        return 0.0
-
-
 @pytest.mark.parametrize("name", sorted(PLAN))
 def test_pairs(llmperf_check, name):
     plan = PLAN[name]
     reference, current = iter(plan["reference"]), iter(plan["current"])
     llmperf_check.bind(baseline_key=BaselineKey("plumbing-model", "cpu", "plumbing", "float32"),
                        engine_key="plumbing-cpu")
-    measurer = PairedMeasurer(lambda i: {name: next(reference)}, lambda i: {name: next(current)}, QuietMeter())
+    measurer = PairedMeasurer(lambda i: {name: next(reference)}, lambda i: {name: next(current)},
+                              ContentionMeter(enabled=False))  # plumbing: no neighbour is measured
     gate_pairs(llmperf_check, [RoundMetric(name, plan["unit"], plan["higher_is_better"])], measurer, SETTINGS,
                {"test": name}, {"spec": "max_batch_size=2"})
 '''
